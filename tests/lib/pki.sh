@@ -16,7 +16,8 @@
 #   ocsp_status DIR LEAF RESP.der
 #                                verifies RESP.der against DIR/root.pem and prints
 #                                good | revoked | unknown (returns 1 if it does
-#                                not verify or does not match LEAF)
+#                                not verify, has no SHA-1 CertID for LEAF, or its
+#                                thisUpdate/nextUpdate are out of range)
 #
 # Files pki_make writes (stable names; every key is unencrypted PEM):
 #   root.pem root.key            self-signed root CA (ECDSA P-256)
@@ -337,6 +338,13 @@ ocsp_status() {
     *"Response verify OK"*) ;;
     *) echo "pki.sh: ocsp_status: does not verify: $out" >&2; return 1 ;;
     esac
-    echo "$out" | awk -v c="$cert: " 'index($0, c) == 1 { print substr($0, length(c) + 1); found = 1 }
-        END { exit !found }'
+    # openssl prints "<cert>: <status>", or "<cert>: WARNING: Status times
+    # invalid." with the status on the next line when thisUpdate/nextUpdate
+    # are out of range: that is a failure here.
+    echo "$out" | awk -v c="$cert: " '
+        index($0, c) == 1 { rest = substr($0, length(c) + 1); found = 1
+            if (rest ~ /^WARNING/ || rest ~ /^ERROR/) { bad = rest; next }
+            print rest; exit }
+        END { if (bad != "") { print "pki.sh: ocsp_status: " bad > "/dev/stderr"; exit 1 }
+              exit !found }'
 }
