@@ -18,6 +18,8 @@
 #                                good | revoked | unknown (returns 1 if it does
 #                                not verify, has no SHA-1 CertID for LEAF, or its
 #                                thisUpdate/nextUpdate are out of range)
+#   pki_key CERT                 prints the staple table key (SHA-256 of the DER)
+#   ocsp_times RESP.der          prints "<thisUpdate> <nextUpdate>" in epoch seconds
 #
 # Files pki_make writes (stable names; every key is unencrypted PEM):
 #   root.pem root.key            self-signed root CA (ECDSA P-256)
@@ -347,4 +349,20 @@ ocsp_status() {
             print rest; exit }
         END { if (bad != "") { print "pki.sh: ocsp_status: " bad > "/dev/stderr"; exit 1 }
               exit !found }'
+}
+
+# pki_key CERT: prints the staple table key of CERT (SHA-256 of its DER), hex.
+pki_key() {
+    openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1
+}
+
+# ocsp_times RESP.der: prints "<thisUpdate> <nextUpdate>" of the response's
+# first single response in seconds since the epoch ("-" when absent).
+ocsp_times() {
+    local text this next
+    text=$(openssl ocsp -respin "$1" -resp_text -noverify 2>/dev/null) || return 1
+    this=$(echo "$text" | sed -n 's/^ *This Update: //p' | head -1)
+    next=$(echo "$text" | sed -n 's/^ *Next Update: //p' | head -1)
+    [ -n "$this" ] || return 1
+    echo "$(date -u -d "$this" +%s) $([ -n "$next" ] && date -u -d "$next" +%s || echo -)"
 }

@@ -6,6 +6,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../lib/pki.sh"
+. "$here/../../lib/check.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tern-fixture.$$.XXXXXX")
 pids=()
@@ -16,18 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fails=0 checks=0
-check() { # description, command...
-    local what=$1; shift
-    checks=$((checks + 1))
-    if "$@"; then
-        echo "ok   $what"
-    else
-        echo "FAIL $what"
-        fails=$((fails + 1))
-    fi
-}
-refuses() { ! "$@" >/dev/null 2>&1; }
 expect_status() { # leaf, resp, expected
     local got
     got=$(ocsp_status "$work/pki" "$1" "$2") && [ "$got" = "$3" ] ||
@@ -117,5 +106,4 @@ pids+=("$pid")
 check "fetch bulk leaf 49" ocsp_fetch "$work/pki" "$work/pki/leaves/49.pem" "$work/bulk.der"
 check "bulk leaf 49 is good" expect_status "$work/pki/leaves/49.pem" "$work/bulk.der" good
 
-echo "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+check_done
