@@ -56,7 +56,7 @@ fake seq seq "$dir/crafted/good.der" "$dir/crafted/older.der" "$dir/crafted/rogu
     "$dir/crafted/newer.der" || exit 2
 fake count file "$dir/crafted/good.der" || exit 2
 
-for leaf in ecdsa revoked unknown; do
+for leaf in ecdsa revoked unknown muststaple; do
     ocsp_fetch "$dir/pki" "$leaf" "$dir/real-$leaf.der" || exit 2
 done
 ocsp_fetch "$dir/pki" ecdsa "$dir/real-ca-ecdsa.der" "http://127.0.0.1:$port_ca" || exit 2

@@ -27,13 +27,18 @@ static __attribute__((unused)) const char *env_or_die(const char *name)
     return v;
 }
 
-/* $TERN_DIR/REL into a static rotating buffer (8 live results). */
+/* $TERN_DIR/REL; each result lives until the process ends (a static
+ * pool, so tests may keep the pointers in specs and params). */
 static __attribute__((unused)) const char *tpath(const char *rel)
 {
-    static char bufs[8][1024];
-    static int i;
-    char *b = bufs[i++ & 7];
-    snprintf(b, 1024, "%s/%s", env_or_die("TERN_DIR"), rel);
+    static char bufs[1024][512];
+    static unsigned i;
+    if (i == 1024) {
+        fprintf(stderr, "tpath: pool exhausted\n");
+        exit(2);
+    }
+    char *b = bufs[i++];
+    snprintf(b, 512, "%s/%s", env_or_die("TERN_DIR"), rel);
     return b;
 }
 
