@@ -100,6 +100,7 @@ struct stapler {
     bool destroying;
     uint32_t inflight, queued;
     struct stapler_metrics m; /* counters; gauges are computed on demand */
+    struct ocsp_delegate_memo memo; /* vetted delegated responders */
 };
 
 static const int latency_bounds_ms[] = STAPLER_LATENCY_BOUNDS_MS;
@@ -704,6 +705,7 @@ static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (!fetchable(c)) {
         fetch_finish(s, f, STAPLER_REASON_INTERNAL, "certificate reconfigured", now);
@@ -912,6 +914,7 @@ void stapler_destroy(struct stapler *s)
         free(r->origin);
         free(r);
     }
+    ocsp_delegate_memo_clear(&s->memo);
     curl_multi_cleanup(s->multi);
     curl_global_cleanup();
     free(s->cache_dir);
@@ -1152,6 +1155,7 @@ static bool take_stored(struct stapler *s, struct cert *c, uint8_t *der, size_t 
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
         free(der);

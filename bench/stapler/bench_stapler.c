@@ -164,10 +164,18 @@ validate:;
         for (int i = 0; i < iters; i++)
             ocsp_validate(der, len, &e, &v);
         double us = (now_s(CLOCK_PROCESS_CPUTIME_ID) - t0) * 1e6 / iters;
-        printf("  validate %-22s %.1f us CPU per response (%s, %zu bytes)\n",
-               strrchr(argv[a], '/') ? strrchr(argv[a], '/') + 1 : argv[a], us,
-               v.delegated ? "delegated signer: 2 ECDSA verifies" : "CA-signed: 1 ECDSA verify",
-               len);
+        /* As the stapler runs it: vetted delegates remembered. */
+        struct ocsp_delegate_memo memo = {0};
+        e.memo = &memo;
+        t0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+        for (int i = 0; i < iters; i++)
+            ocsp_validate(der, len, &e, &v);
+        double us_memo = (now_s(CLOCK_PROCESS_CPUTIME_ID) - t0) * 1e6 / iters;
+        ocsp_delegate_memo_clear(&memo);
+        printf("  validate %-20s %6.1f us CPU per response, %6.1f us with the delegate memo "
+               "(%s, %zu bytes)\n",
+               strrchr(argv[a], '/') ? strrchr(argv[a], '/') + 1 : argv[a], us, us_memo,
+               v.delegated ? "delegated signer" : "CA-signed", len);
     }
     stapler_inventory_clear(&inv);
     free(specs);
