@@ -1043,6 +1043,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         s->heap_cap = hcap;
 
     unsigned gen = ++s->generation;
+    struct stapler_issuer_memo memo = {0};
     for (size_t i = 0; i < s->n_certs; i++)
         if (s->certs[i]->inv.have_key)
             *key_index_find(&ix, s->certs[i]->inv.key) = s->certs[i];
@@ -1068,7 +1069,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         }
         struct stapler_inventory inv;
         char err[STAPLER_ERR_LEN];
-        int rc = stapler_inventory_load(sp, &inv, err, sizeof(err));
+        int rc = stapler_inventory_load_memo(sp, &inv, &memo, err, sizeof(err));
         struct cert *c = NULL;
         struct cert **slot = inv.have_key ? key_index_find(&ix, inv.key) : NULL;
         if (slot != NULL && *slot != NULL) {
@@ -1137,6 +1138,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         update_warning(s, out[i], now);
         reschedule(s, out[i]);
     }
+    stapler_issuer_memo_clear(&memo);
     free(ix.slot);
     free(names);
     return n_err;

@@ -265,6 +265,49 @@ static void test_inventory(void)
     stapler_inventory_clear(&inv);
 }
 
+/* The issuer memo shares one parsed issuer between leaves, from chain
+ * files and from issuer files, and skips a key bundled in a chain file. */
+static void test_issuer_memo(void)
+{
+    struct stapler_issuer_memo memo = {0};
+    struct stapler_inventory a, b, c, d;
+    char err[STAPLER_ERR_LEN];
+    struct stapler_cert_spec sa = {.name = "a", .chain_path = tpath("pki/ecdsa.chain.pem")};
+    struct stapler_cert_spec sb = {.name = "b", .chain_path = tpath("pki/revoked.chain.pem")};
+    struct stapler_cert_spec sc = {.name = "c", .chain_path = tpath("pki/leaves/0.pem"),
+                                   .issuer_path = tpath("pki/inter.pem")};
+    /* leaf, its key, then the issuer: the key block is skipped */
+    const char *bundle = tpath("bundle.pem");
+    FILE *out = fopen(bundle, "w");
+    size_t n1, n2, n3;
+    uint8_t *l = load_file(tpath("pki/unknown.pem"), &n1);
+    uint8_t *k = load_file(tpath("pki/unknown.key"), &n2);
+    uint8_t *i = load_file(tpath("pki/inter.pem"), &n3);
+    fwrite(l, 1, n1, out);
+    fwrite(k, 1, n2, out);
+    fwrite(i, 1, n3, out);
+    fclose(out);
+    free(l);
+    free(k);
+    free(i);
+    struct stapler_cert_spec sd = {.name = "d", .chain_path = bundle};
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sa, &a, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sb, &b, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sc, &c, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sd, &d, &memo, err, sizeof(err)), 0);
+    CHECK(a.issuer != NULL && a.issuer == b.issuer && b.issuer == c.issuer &&
+          c.issuer == d.issuer);
+    CHECK(a.leaf != b.leaf);
+    CHECK_EQ_INT(memo.next, 1); /* parsed once */
+    stapler_issuer_memo_clear(&memo);
+    /* The inventories keep their own references. */
+    CHECK(X509_check_issued(a.issuer, a.leaf) == X509_V_OK);
+    stapler_inventory_clear(&a);
+    stapler_inventory_clear(&b);
+    stapler_inventory_clear(&c);
+    stapler_inventory_clear(&d);
+}
+
 static void test_cache_files(void)
 {
     const char *dir = tpath("cache-files");
@@ -802,6 +845,7 @@ int main(void)
     snprintf(url_real, sizeof(url_real), "http://127.0.0.1:%s", env_or_die("TERN_PORT"));
     snprintf(url_dead, sizeof(url_dead), "http://127.0.0.1:%s", env_or_die("TERN_PORT_DEAD"));
     test_inventory();
+    test_issuer_memo();
     test_cache_files();
     test_end_to_end();
     test_restart_from_cache();
