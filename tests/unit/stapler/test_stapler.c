@@ -523,8 +523,6 @@ static void test_restart_from_cache(void)
     stapler_destroy(s);
 
     /* Corrupt ecdsa's file; put revoked's response in muststaple's file. */
-    struct stapler_cert_status *none = NULL;
-    (void)none;
     char path[1024], path2[1024];
     struct stapler_inventory inv;
     char err[STAPLER_ERR_LEN];
@@ -627,6 +625,22 @@ static void test_misbehaving(void)
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_OLDER);
     x = one_fetch(url_dead, "real-ecdsa.der", &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
+    /* Crafted answers served over HTTP; each refused, the held one kept. */
+    static const struct { const char *fake; enum stapler_reason r; } crafted[] = {
+        {"TRYLATER", STAPLER_REASON_TRY_LATER},
+        {"UNAUTHORIZED", STAPLER_REASON_UNAUTHORIZED},
+        {"OTHER", STAPLER_REASON_CERTID_MISMATCH},
+        {"FUTURE", STAPLER_REASON_THIS_UPDATE_FUTURE},
+        {"EXPIRED", STAPLER_REASON_EXPIRED},
+        {"ROGUE", STAPLER_REASON_SIGNER_UNTRUSTED},
+        {"NONEXT", STAPLER_REASON_NO_NEXT_UPDATE},
+    };
+    for (size_t i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
+        x = one_fetch(fake_url(crafted[i].fake), "real-ecdsa.der", &p);
+        CHECK_EQ_INT(x.last_reason, crafted[i].r);
+        CHECK_EQ_INT(x.consecutive_failures, 1);
+    }
+
     x = one_fetch(url_dead, NULL, &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
     CHECK_EQ_INT(x.state, STAPLER_STATE_FAILING);
