@@ -569,6 +569,10 @@ static int accept_response(struct stapler *s, struct cert *c, uint8_t *der, size
     c->next_refresh_ms = stapler_refresh_at_ms(v->this_update * 1000, v->next_update * 1000,
                                                s->p.refresh_fraction, s->p.refresh_jitter,
                                                rnd(s));
+    int64_t latest = now + (int64_t)s->p.max_refresh_s * 1000;
+    if (c->next_refresh_ms > latest)
+        c->next_refresh_ms = latest - (int64_t)(rnd(s) * s->p.refresh_jitter *
+                                                s->p.max_refresh_s * 1000.0);
     /* A window already mostly spent (a late cache load, a responder with
      * old pre-signed responses) must not turn into a tight loop. */
     if (c->next_refresh_ms < now + (int64_t)s->p.backoff_min_ms)
@@ -801,6 +805,7 @@ void stapler_params_default(struct stapler_params *p)
     memset(p, 0, sizeof(*p));
     p->refresh_fraction = 0.5;
     p->refresh_jitter = 0.05;
+    p->max_refresh_s = 43200;
     p->backoff_min_ms = 5000;
     p->backoff_max_ms = 600000;
     p->connect_timeout_ms = 5000;
@@ -817,6 +822,8 @@ static const char *check_params(const struct stapler_params *p)
         return "refresh_fraction must be inside (0, 1)";
     if (!(p->refresh_jitter >= 0.0 && p->refresh_jitter < 0.5))
         return "refresh_jitter must be inside [0, 0.5)";
+    if (p->max_refresh_s < 60)
+        return "max_refresh_s must be >= 60";
     if (p->backoff_min_ms == 0 || p->backoff_max_ms < p->backoff_min_ms)
         return "backoff_min_ms must be > 0 and <= backoff_max_ms";
     if (p->connect_timeout_ms == 0 || p->total_timeout_ms == 0)

@@ -391,10 +391,12 @@ static void test_end_to_end(void)
     CHECK(logged("REVOKED"));
     CHECK(strcmp(st(s, "ecdsa").responder, url_real) == 0);
 
-    /* Refresh planned around the midpoint of a one-day response (+/-5 %). */
+    /* Refresh planned around the midpoint of a one-day response (+/-5 %),
+     * which is also under the 12 h default cap. */
     struct stapler_cert_status e = st(s, "ecdsa");
     int64_t mid = e.this_update + (e.next_update - e.this_update) / 2;
     CHECK(e.next_refresh > mid - 4400 && e.next_refresh < mid + 4400);
+    CHECK(e.next_refresh <= time(NULL) + 43200); /* max_refresh_s caps it */
     CHECK_EQ_INT(e.consecutive_failures, 0);
 
     /* The table holds what the stapler holds, and it is the cached file. */
@@ -500,6 +502,17 @@ static void test_restart_from_cache(void)
     CHECK_EQ_INT(stapler_set_certs(s, specs, 3, NULL), 0);
     CHECK_EQ_INT(stapler_load_cache(s), 3);
     CHECK_EQ_INT(st(s, "ecdsa").state, STAPLER_STATE_GOOD);
+    {
+        /* A 10-minute cap wins over the 12 h midpoint. */
+        struct stapler_params pc = params(NULL);
+        pc.max_refresh_s = 600;
+        struct stapler *s2 = make(&pc);
+        CHECK_EQ_INT(stapler_set_certs(s2, specs, 1, NULL), 0);
+        CHECK_EQ_INT(stapler_load_cache(s2), 1); /* adopted from the table */
+        int64_t nr = st(s2, "ecdsa").next_refresh;
+        CHECK(nr <= time(NULL) + 600 && nr >= time(NULL) + 600 - 31);
+        stapler_destroy(s2);
+    }
     CHECK_EQ_INT(st(s, "revoked").state, STAPLER_STATE_REVOKED);
     uint8_t before[65536], after[65536];
     int nb = table_get(tpath("pki/ecdsa.chain.pem"), before, sizeof(before));
