@@ -984,6 +984,14 @@ static int resolve_responders(struct stapler *s, struct cert *c)
 static void apply_inventory(struct stapler *s, struct cert *c, struct stapler_inventory *inv,
                             int rc, const char *err, int64_t now)
 {
+    /* A fetch under way may go on if it would ask the same responders
+     * about the same certificate under the same issuer: a reload during
+     * a cold start of many certificates must not restart them all. */
+    bool same = c->fetch != NULL && rc == 0 && c->inv.issuer != NULL &&
+                inv->issuer != NULL && X509_cmp(c->inv.issuer, inv->issuer) == 0 &&
+                c->inv.n_urls == inv->n_urls;
+    for (unsigned i = 0; same && i < inv->n_urls; i++)
+        same = strcmp(c->inv.urls[i], inv->urls[i]) == 0;
     stapler_inventory_clear(&c->inv);
     c->inv = *inv;
     memset(inv, 0, sizeof(*inv));
@@ -1017,8 +1025,8 @@ static void apply_inventory(struct stapler *s, struct cert *c, struct stapler_in
                       "certificate usable again");
         c->last_error[0] = '\0';
     }
-    if (c->fetch != NULL) {
-        /* Its URLs may have changed under it: start over with the new ones. */
+    if (c->fetch != NULL && !same) {
+        /* Its URLs or issuer changed under it: start over with the new ones. */
         cancel_fetch(s, c->fetch);
         c->next_refresh_ms = now;
     }

@@ -785,18 +785,37 @@ static void test_cap(void)
     table_open();
     struct stapler_params p = params(NULL);
     p.max_inflight_per_responder = CAP;
-    p.total_timeout_ms = 4000;
+    p.total_timeout_ms = 8000; /* the hanging responder must outlast the checks below */
     for (int i = 0; i < N; i++)
         sp[i].ocsp_url = fake_url("HANG");
     struct stapler *s = make(&p);
     int hang0 = fake_requests("hang", "");
     CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
-    just_poll(s, 1500); /* well inside the 4 s timeout */
+    just_poll(s, 1500); /* well inside the 8 s timeout */
     struct stapler_metrics m;
     stapler_metrics(s, &m);
     CHECK_EQ_INT(m.inflight, CAP);
     CHECK_EQ_INT(m.queued, N - CAP);
     CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* A reload with the same certificates keeps the transfers and the
+     * queue as they are: no new request reaches the responder. */
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    just_poll(s, 300);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.inflight, CAP);
+    CHECK_EQ_INT(m.queued, N - CAP);
+    CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* Changing one certificate's URL restarts that one only. */
+    sp[N - 1].ocsp_url = url_dead;
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1); /* its new fetch starts at the next poll */
+    CHECK(poll_until(s, failed_n, names[N - 1], 3000)); /* against the dead port */
+    CHECK_EQ_INT(st(s, names[N - 1]).last_reason, STAPLER_REASON_CONNECT);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1);
+    CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    sp[N - 1].ocsp_url = fake_url("HANG");
     stapler_destroy(s);
 
     for (int i = 0; i < N; i++)
