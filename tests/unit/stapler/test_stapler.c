@@ -814,7 +814,10 @@ static void test_cap(void)
     CHECK_EQ_INT(st(s, names[N - 1]).last_reason, STAPLER_REASON_CONNECT);
     stapler_metrics(s, &m);
     CHECK_EQ_INT(m.queued + m.inflight, N - 1);
-    CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    CHECK_EQ_INT(m.inflight, CAP);
+    /* If the cancelled fetch was one of the CAP running, its slot went to
+     * the next in the queue: one request more, never more than that. */
+    CHECK(fake_requests("hang", "") - hang0 <= CAP + 1);
     sp[N - 1].ocsp_url = fake_url("HANG");
     stapler_destroy(s);
 
