@@ -343,6 +343,38 @@ static void test_cache_files(void)
     CHECK_EQ_INT(files, 1);
     CHECK_EQ_INT(tmps, 0);
     CHECK(stapler_cache_write(tpath("no-such-dir"), key, a, sizeof(a)) == -ENOENT);
+
+    /* Batch: three files, one of them replacing the single write above. */
+    uint8_t k3[32];
+    memset(k3, 0x11, sizeof(k3));
+    struct stapler_cache_item items[] = {
+        {.key = key, .der = a, .len = sizeof(a)},
+        {.key = other, .der = b, .len = sizeof(b)},
+        {.key = k3, .der = b, .len = 5},
+    };
+    CHECK_EQ_INT(stapler_cache_write_batch(dir, items, 3), 0);
+    CHECK(items[0].rc == 0 && items[1].rc == 0 && items[2].rc == 0);
+    CHECK_EQ_INT(stapler_cache_read(dir, key, 4096, &der, &len), 0);
+    CHECK(len == sizeof(a) && memcmp(der, a, len) == 0);
+    free(der);
+    CHECK_EQ_INT(stapler_cache_read(dir, k3, 4096, &der, &len), 0);
+    CHECK(len == 5 && memcmp(der, b, 5) == 0);
+    free(der);
+    d = opendir(dir);
+    files = tmps = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        tmps += strstr(e->d_name, ".tmp") != NULL;
+    }
+    if (d)
+        closedir(d);
+    CHECK_EQ_INT(files, 3);
+    CHECK_EQ_INT(tmps, 0);
+    /* A directory that does not exist fails every item, and says so. */
+    CHECK_EQ_INT(stapler_cache_write_batch(tpath("no-such-dir"), items, 3), 3);
+    CHECK_EQ_INT(items[1].rc, -ENOENT);
 }
 
 /* ---- end to end against the real responder ------------------------------ */
