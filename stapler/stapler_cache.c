@@ -36,7 +36,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 int stapler_cache_write(const char *dir, const uint8_t key[STAPLE_TABLE_KEY_LEN],
                         const uint8_t *der, size_t len)
 {
-    char final[4096], tmp[4096];
+    char final[4096], tmp[4096 + 32]; /* room for the suffix */
     int rc = stapler_cache_path(dir, key, final, sizeof(final));
     if (rc < 0)
         return rc;
@@ -92,7 +92,7 @@ static int write_tmp(const char *tmp, const uint8_t *der, size_t len)
 
 int stapler_cache_write_batch(const char *dir, struct stapler_cache_item *items, size_t n)
 {
-    char final[4096], tmp[4096];
+    char final[4096], tmp[4096 + 32]; /* room for the suffix */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int failed = 0, rc;
     for (size_t i = 0; i < n; i++) {
