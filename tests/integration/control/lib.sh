@@ -210,6 +210,19 @@ table_is() {
     table_get "$(pki_key "$cert")" "$out" && cmp -s "$out" "$2"
 }
 
+# cache_holds FILE.der: some file in $CACHE contains FILE's bytes (whatever
+# the cache's own file format around them).
+cache_holds() {
+    python3 - "$1" "$CACHE" <<'PY'
+import os, sys
+want = open(sys.argv[1], "rb").read()
+d = sys.argv[2]
+sys.exit(0 if want and any(want in open(os.path.join(d, f), "rb").read()
+                           for f in os.listdir(d)
+                           if os.path.isfile(os.path.join(d, f))) else 1)
+PY
+}
+
 # Epoch seconds of an RFC 3339 string, or empty when null.
 ctl_epoch() { [ -n "$1" ] && [ "$1" != null ] && date -u -d "$1" +%s; }
 
