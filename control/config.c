@@ -732,7 +732,7 @@ static const struct field stapler_fields[] = {
     {.key = "refresh_fraction", .kind = F_FRACTION,
      .off = offsetof(struct config_stapler, refresh_fraction), .dmin = 0.05, .dmax = 0.95},
     {.key = "jitter", .kind = F_FRACTION, .off = offsetof(struct config_stapler, jitter),
-     .dmin = 0.0, .dmax = 0.5},
+     .dmin = 0.0, .dmax = 0.45},
     {.key = "backoff_min", .kind = F_DURATION, .off = offsetof(struct config_stapler, backoff_min_ms),
      .min = SEC(1), .max = DAY},
     {.key = "backoff_max", .kind = F_DURATION, .off = offsetof(struct config_stapler, backoff_max_ms),
@@ -788,9 +788,9 @@ static int config_defaults(struct config *c)
 {
     c->stapler = (struct config_stapler){
         .refresh_fraction = 0.5,
-        .jitter = 0.1,
-        .backoff_min_ms = SEC(30),
-        .backoff_max_ms = SEC(3600),
+        .jitter = 0.05,
+        .backoff_min_ms = SEC(5),
+        .backoff_max_ms = SEC(600),
         .connect_timeout_ms = SEC(5),
         .total_timeout_ms = SEC(15),
         .max_response_bytes = 64 * 1024,

@@ -745,6 +745,12 @@ int staple_table_remove(struct staple_table *t, const uint8_t key[STAPLE_TABLE_K
 
 /* ---- readers ------------------------------------------------------------ */
 
+/* Test seam: the unit test defines it to run writer steps in the middle of
+ * a reader's copy, which no scheduler does on demand. Empty otherwise. */
+#ifndef ST_TEST_AFTER_COPY
+#define ST_TEST_AFTER_COPY() ((void)0)
+#endif
+
 /* One consistent read of the record behind slot word W: metadata into E,
  * the DER into BUF if it fits and KEY matches. Returns 1 on a consistent
  * read, 0 if the record changed under us (retry). */
@@ -769,6 +775,7 @@ static int st_read_record(const struct staple_table *t, const uint64_t *slotp, u
         copy = false;
     else if (copy && e->len <= cap)
         memcpy(buf, r->der, e->len);
+    ST_TEST_AFTER_COPY();
     /* Pairs with the release fence in staple_table_publish: if any byte we
      * copied came from a newer record, we see its version now. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -164,9 +164,9 @@ static void test_defaults(void)
         CHECK(strcmp(c->certs[0].chain, "a.pem") == 0); /* buffer: no base folder */
         CHECK_EQ_INT(c->certs[0].policy, CONFIG_POLICY_LENIENT);
         CHECK(c->stapler.refresh_fraction == 0.5);
-        CHECK(c->stapler.jitter == 0.1);
-        CHECK_EQ_INT(c->stapler.backoff_min_ms, 30000);
-        CHECK_EQ_INT(c->stapler.backoff_max_ms, 3600000);
+        CHECK(c->stapler.jitter == 0.05);
+        CHECK_EQ_INT(c->stapler.backoff_min_ms, 5000);
+        CHECK_EQ_INT(c->stapler.backoff_max_ms, 600000);
         CHECK_EQ_INT(c->stapler.connect_timeout_ms, 5000);
         CHECK_EQ_INT(c->stapler.total_timeout_ms, 15000);
         CHECK_EQ_INT(c->stapler.per_responder_concurrency, 4);
@@ -238,7 +238,7 @@ static void test_wrong_types(void)
     CHECK(has(&d, "t.yaml:3:23: 'max_response_bytes': expected a size"));
     CHECK(has(&d, "t.yaml:4:30: 'per_responder_concurrency': expected an integer from 1 to 1024, "
                   "found '0'"));
-    CHECK(has(&d, "t.yaml:5:11: 'jitter': expected a number from 0 to 0.5, found '0.9'"));
+    CHECK(has(&d, "t.yaml:5:11: 'jitter': expected a number from 0 to 0.45, found '0.9'"));
     CHECK(has(&d, "t.yaml:6:14: 'cache_dir': expected a path, found a list"));
     CHECK(has(&d, "t.yaml:8:12: 'enabled': expected true or false, found 'maybe'"));
     CHECK(has(&d, "t.yaml:9:11: 'listen': expected ADDRESS:PORT"));

@@ -1,6 +1,17 @@
 /* Unit tests of the staple table: every operation and every error path.
  * The .c is included so that the crash-reclaim test can leak an allocation
  * the way a killed writer would. */
+#include <stddef.h>
+
+static void (*after_copy_hook)(void);
+static void run_after_copy_hook(void)
+{
+    void (*fn)(void) = after_copy_hook;
+    after_copy_hook = NULL; /* one shot */
+    if (fn != NULL)
+        fn();
+}
+#define ST_TEST_AFTER_COPY() run_after_copy_hook()
 #include "../../../stapler/staple_table.c"
 
 #include <sys/wait.h>
@@ -512,8 +523,61 @@ static void test_model(void)
     staple_table_unlink(n);
 }
 
+/* A reader copying a record that the writer frees and reuses for another
+ * key in the middle of the copy must not return the mix: it retries and
+ * returns the key's new response. */
+static struct staple_table *race_w;
+static uint8_t race_key_a[32], race_key_b[32];
+static int race_hook_ran;
+
+static void race_hook(void)
+{
+    uint8_t der[600];
+    fill(der, sizeof(der), 21);
+    /* Replace A (its old block is freed), then publish B of the same size:
+     * B takes A's old block, under the reader's feet. */
+    CHECK_EQ_INT(staple_table_publish(race_w, race_key_a, der, sizeof(der), 0, 10), 0);
+    fill(der, sizeof(der), 22);
+    CHECK_EQ_INT(staple_table_publish(race_w, race_key_b, der, sizeof(der), 0, 10), 0);
+    race_hook_ran++;
+}
+
+static void test_reuse_during_copy(void)
+{
+    const char *n = tname();
+    char err[256];
+    struct staple_table_params p = {.capacity = 8, .max_response = 1024};
+    race_w = staple_table_open_writer(n, &p, err, sizeof(err));
+    struct staple_table *r = staple_table_attach_reader(n, err, sizeof(err));
+    CHECK(race_w != NULL && r != NULL);
+    if (race_w == NULL || r == NULL)
+        return;
+    key_of(race_key_a, 31);
+    key_of(race_key_b, 32);
+    uint8_t der[600], out[1024], expect[600];
+    fill(der, sizeof(der), 20);
+    CHECK_EQ_INT(staple_table_publish(race_w, race_key_a, der, sizeof(der), 0, 10), 0);
+    uint64_t old_off = st_word_off(race_w->slots[st_key_hash(race_key_a) & race_w->mask]);
+    after_copy_hook = race_hook;
+    struct staple_table_entry e;
+    CHECK_EQ_INT(staple_table_lookup(r, race_key_a, 1, out, sizeof(out), &e), 600);
+    CHECK_EQ_INT(race_hook_ran, 1);
+    fill(expect, sizeof(expect), 21);
+    CHECK_MEM(out, expect, 600);
+    /* The premise: B really took A's old block. */
+    uint32_t i = (uint32_t)st_key_hash(race_key_b) & race_w->mask;
+    while (st_word_live(race_w->slots[i]) &&
+           memcmp(st_rec(race_w, st_word_off(race_w->slots[i]))->key, race_key_b, 32) != 0)
+        i = (i + 1) & race_w->mask;
+    CHECK_EQ_INT(st_word_off(race_w->slots[i]), old_off);
+    staple_table_close(r);
+    staple_table_close(race_w);
+    staple_table_unlink(n);
+}
+
 int main(void)
 {
+    test_reuse_during_copy();
     test_publish_lookup_replace_remove();
     test_sizes();
     test_full_table_and_arena();

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Stapler figures against a local `openssl ocsp -multi` responder:
+#   bench/stapler/run.sh [BUILD_DIR] [N] [CAP] [WORKERS]
+# N certificates (default 1,000; 100,000 works, the PKI then takes about a
+# minute to make), CAP requests in flight per responder (default 8), WORKERS
+# responder processes (default 4). Prints the cold-start time to the last
+# staple, the in-flight high-water mark against the cap, restart from the
+# disk cache, and CPU per validated response next to `openssl speed`'s
+# ECDSA P-256 verify.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build/release}
+n=${2:-1000}
+cap=${3:-8}
+workers=${4:-4}
+bin=$build/bench/stapler/bench_stapler
+[ -x "$bin" ] || { echo "no $bin: build first (ninja -C $build)" >&2; exit 2; }
+. tests/lib/pki.sh
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench-stapler.$$.XXXXXX") || exit 2
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do ocsp_stop "$p" >/dev/null 2>&1; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port=$(pki_free_port) && pki_make "$dir" "$port" >/dev/null || exit 2
+t0=$(date +%s.%N)
+pki_make_leaves "$dir" "$port" "$n" >/dev/null || exit 2
+echo "PKI: $n leaves in $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s"
+
+# ocsp_start has no -multi; start it here, ready when it answers (bounded).
+openssl ocsp -index "$dir/index.txt" -CA "$dir/inter.pem" -rsigner "$dir/responder.pem" \
+    -rkey "$dir/responder.key" -port "$port" -ndays 1 -multi "$workers" -ignore_err \
+    </dev/null >>"$dir/ocsp.log" 2>&1 &
+pids+=($!)
+for ((i = 0; i < 100; i++)); do
+    openssl ocsp -issuer "$dir/inter.pem" -cert "$dir/leaves/0.pem" -url "http://127.0.0.1:$port" \
+        -noverify -no_nonce -timeout 2 -respout "$dir/delegated.der" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+[ -s "$dir/delegated.der" ] || { echo "responder did not start" >&2; exit 2; }
+port_ca=$(pki_free_port)
+ocsp_start "$dir" "$port_ca" --ca-signs --ndays 1 >/dev/null || exit 2
+pids+=("$OCSP_PID")
+ocsp_fetch "$dir" "$dir/leaves/0.pem" "$dir/ca-signed.der" "http://127.0.0.1:$port_ca" || exit 2
+
+echo "responder: openssl ocsp -multi $workers on 127.0.0.1 (delegated signer)"
+"$bin" "$dir" "$n" "$cap" "$dir/delegated.der" "$dir/ca-signed.der"
+rc=$?
+
+verify=$(openssl speed -seconds 1 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF)}')
+if [ -n "$verify" ]; then
+    awk -v v="$verify" 'BEGIN { printf "  openssl speed ecdsap256:    %.0f verify/s = %.1f us per ECDSA P-256 verify\n", v, 1e6 / v }'
+fi
+exit $rc
