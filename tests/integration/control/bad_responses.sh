@@ -64,7 +64,7 @@ expect_fail() { # case, reason(s) allowed (a|b)
     check "$c: reason $reasons (got $r)" bash -c "[[ '$r' =~ ^($reasons)$ ]]"
     check "$c: error message shown" test -n "$(ctl_field "$c" last_error)"
     check "$c: nothing in the table" table_absent "$(key_of "$c")"
-    check "$c: certs row says failing" bash -c "[[ ' $(ctl_certs_row "$c") ' == *' failing '* ]]"
+    check "$c: certs row says failing" ctl_row_has "$c" failing
     check "$c: the responder was asked" test "$(fake_requests "${flog[$c]}")" -ge 1
 }
 expect_fail garbage malformed

@@ -171,6 +171,12 @@ ctl_certs_row() {
     ctl certs 2>/dev/null | awk -v n="$1" '$1 == n'
 }
 
+# ctl_row_has NAME WORD: NAME's `ternctl certs` row has WORD as a column
+# (or a space-separated word).
+ctl_row_has() { [[ " $(ctl_certs_row "$1") " == *" $2 "* ]]; }
+# ctl_row_contains NAME TEXT: NAME's row contains TEXT anywhere.
+ctl_row_contains() { [[ "$(ctl_certs_row "$1")" == *"$2"* ]]; }
+
 # ctl_wait NAME FIELD VALUE [SECONDS]: waits (bounded, default 20 s) until
 # FIELD of certificate NAME equals VALUE.
 ctl_wait() {
