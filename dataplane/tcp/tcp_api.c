@@ -121,7 +121,7 @@ ssize_t tcp_recv_peek(const struct tcp_stack *st, tcp_handle_t h, struct tcp_iov
     ssize_t r = readable(c);
     if (r <= 0)
         return r;
-    uint32_t start = (c->rcv_nxt - c->rb_len) & st->rcv_mask;
+    uint32_t start = c->rcv_rd & st->rcv_mask;
     uint32_t first = st->p.rcvbuf - start;
     iov[0].base = c->rcv_buf + start;
     iov[0].len = c->rb_len < first ? c->rb_len : first;
@@ -153,6 +153,7 @@ int tcp_recv_consume(struct tcp_stack *st, tcp_handle_t h, size_t n, uint64_t no
     if (n > c->rb_len)
         return -EINVAL;
     c->rb_len -= (uint32_t)n;
+    c->rcv_rd += (uint32_t)n;
     if (n)
         window_update(st, c, now);
     tcp_dispatch(st);

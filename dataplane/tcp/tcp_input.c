@@ -157,7 +157,7 @@ static int cookie_ack(struct tcp_stack *st, int li, struct seg *s, uint64_t now)
     c->iss = h->ack - 1;
     c->irs = h->seq - 1;
     c->snd_una = c->snd_nxt = c->snd_max = h->ack;
-    c->rcv_nxt = h->seq;
+    c->rcv_nxt = c->rcv_rd = h->seq;
     c->rcv_adv = c->rcv_nxt + (st->p.rcvbuf > 65535u ? 65535u : st->p.rcvbuf);
     c->snd_wnd = (uint32_t)h->window << c->snd_wscale;
     c->max_sndwnd = c->snd_wnd;
@@ -213,7 +213,7 @@ static int listen_input(struct tcp_stack *st, struct seg *s, uint64_t now)
     c->user = st->listeners[li].user;
     negotiate_passive(st, c, h);
     c->irs = h->seq;
-    c->rcv_nxt = h->seq + 1;
+    c->rcv_nxt = c->rcv_rd = h->seq + 1;
     c->iss = tcp_isn(st, c->laddr, c->lport, c->raddr, c->rport, now);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = h->window; /* never scaled in a SYN (RFC 7323 2.2) */
@@ -256,7 +256,7 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
         return -EPROTO;
     }
     c->irs = h->seq;
-    c->rcv_nxt = h->seq + 1;
+    c->rcv_nxt = c->rcv_rd = h->seq + 1;
     c->mss = clamp_mss(st, h);
     c->ws_ok = c->ws_ok && h->has_wscale;
     c->snd_wscale = c->ws_ok ? (h->wscale > 14 ? 14 : h->wscale) : 0;
@@ -513,7 +513,7 @@ static void ring_write(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
 static void data_in(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
                     const uint8_t *p, uint32_t n, uint64_t now)
 {
-    uint32_t right = c->rcv_nxt - c->rb_len + st->p.rcvbuf;
+    uint32_t right = c->rcv_rd + st->p.rcvbuf;
     if (seq_ge(seq, right)) {
         st->cnt.c[TCP_CNT_DROP_RCVBUF_FULL] += n;
         c->ack_now = 1;

@@ -29,7 +29,8 @@ int tcp_emit(struct tcp_stack *st, struct tcp_seg_out *o)
  * (first unread byte) + rcvbuf and never moves left. */
 uint32_t tcp_rcv_window(const struct tcp_stack *st, const struct tcp_conn *c)
 {
-    return st->p.rcvbuf - c->rb_len;
+    uint32_t right = c->rcv_rd + st->p.rcvbuf;
+    return seq_gt(right, c->rcv_nxt) ? right - c->rcv_nxt : 0;
 }
 
 /* Payload bytes per segment: the MSS counts no options (RFC 6691). */
@@ -283,10 +284,11 @@ void tcp_output(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
         if (fin)
             break;
     }
-    /* zero window with data waiting and nothing in flight to carry a
-     * window update back: probe (RFC 9293 3.8.6.1) */
-    if (c->snd_wnd == 0 && c->snd_nxt == c->snd_una && seq_lt(c->snd_nxt, sb_end) &&
-        !c->tmr[TCP_T_PERSIST]) {
+    /* data waiting, nothing in flight to bring a window update back, and
+     * a window that is zero or too small to use without SWS: the persist
+     * timer probes (RFC 9293 3.8.6.1) or, for a small window, sends what
+     * fits (the SWS override timeout of RFC 1122 4.2.3.4) */
+    if (c->snd_nxt == c->snd_una && seq_lt(c->snd_nxt, sb_end) && !c->tmr[TCP_T_PERSIST]) {
         if (c->tmr[TCP_T_REXMT])
             tcp_timer_stop(st, c, TCP_T_REXMT);
         tcp_timer_set(st, c, TCP_T_PERSIST, now + tcp_rto_cur(st, c));
@@ -343,8 +345,24 @@ static void rexmt_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 static void persist_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     uint32_t sb_end = c->sb_seq + c->sb_len;
-    if (c->snd_wnd != 0 || !seq_lt(c->snd_nxt, sb_end)) {
-        tcp_output(st, c, now);
+    if (c->snd_nxt != c->snd_una || !seq_lt(c->snd_nxt, sb_end))
+        return; /* something is in flight again, or nothing to send */
+    if (c->snd_wnd) {
+        /* a small window the SWS rule would not use: use it now */
+        uint32_t len = sb_end - c->snd_nxt;
+        if (len > c->snd_wnd)
+            len = c->snd_wnd;
+        if (len > eff_mss(c))
+            len = eff_mss(c);
+        if (seq_lt(c->snd_nxt, c->snd_max)) {
+            st->cnt.c[TCP_CNT_RETRANSMIT]++;
+            c->n_retrans++;
+        }
+        tcp_send_segment(st, c, c->snd_nxt, len, TCP_FLAG_ACK | TCP_FLAG_PSH, now);
+        c->snd_nxt += len;
+        if (seq_gt(c->snd_nxt, c->snd_max))
+            c->snd_max = c->snd_nxt;
+        tcp_rexmt_arm(st, c, now);
         return;
     }
     if (++c->retries > st->p.max_retries) {

@@ -94,9 +94,10 @@ struct tcp_conn {
     uint32_t srtt, rttvar, rto; /* µs; srtt 0 = no sample yet */
     uint32_t n_retrans;
 
-    /* receive side; readable bytes are [rcv_nxt - rb_len, rcv_nxt), byte
-     * with sequence s at rcv_buf[s & rcv_mask] */
-    uint32_t irs, rcv_nxt, rb_len, rcv_adv; /* rcv_adv: right edge advertised */
+    /* receive side; readable bytes are [rcv_rd, rcv_rd + rb_len), byte
+     * with sequence s at rcv_buf[s & rcv_mask]; rcv_nxt is one more than
+     * their end once the FIN is in */
+    uint32_t irs, rcv_nxt, rcv_rd, rb_len, rcv_adv; /* rcv_adv: right edge advertised */
     uint32_t rcv_fin_seq;
     uint32_t ts_recent, last_ack_sent;
     struct tcp_range ooo[TCP_OOO_MAX];
