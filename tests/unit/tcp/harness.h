@@ -69,6 +69,7 @@ struct net {
     size_t oracle_len[2];
     uint32_t oracle_isn[2];
     unsigned oracle_bad;
+    unsigned blackholed;
 };
 
 static inline uint32_t net_rand(struct net *n)
@@ -140,6 +141,10 @@ static inline int cb_output(void *ctx, const struct tcp_seg_out *o)
                     a->id, o->seq, off, pl, (unsigned long long)n->now);
             n->oracle_bad++;
         }
+    }
+    if (o->raddr != ADDR_A && o->raddr != ADDR_B) {
+        n->blackholed++; /* to a crafted address nobody answers from */
+        return 0;
     }
     if (n->capture[a->id]) {
         if (n->ncap[a->id] < NET_CAPCAP) {
