@@ -80,7 +80,7 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
     }
     struct rte_mempool *pools[STEER_MAX_WORKERS];
     for (unsigned i = 0; i < dp->n_workers; i++) {
-        char name[RTE_MEMPOOL_NAMESIZE];
+        char name[64]; /* i < 64: always fits RTE_MEMPOOL_NAMESIZE */
         snprintf(name, sizeof(name), "tern_mbuf_%u", i);
         pools[i] = rte_pktmbuf_pool_create(name, a->mbufs_per_worker, 256, 0,
                                            RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -133,7 +133,7 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         for (unsigned j = 0; j < dp->n_workers; j++) {
             if (i == j)
                 continue;
-            char name[RTE_RING_NAMESIZE];
+            char name[64]; /* i, j < 64: always fits RTE_RING_NAMESIZE */
             snprintf(name, sizeof(name), "tern_steer_%u_%u", i, j);
             dp->rings[i][j] = rte_ring_create(name, a->ring_size,
                                               (int)rte_socket_id(),

@@ -76,7 +76,7 @@ dp_net_up() {
 dp_start() {
     local lcores=${DP_LCORES:-0-1}
     ip netns exec "$NS_DP" sh -c 'mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
-        "$TERN_DATAPLANE" -l "$lcores" --no-pci --in-memory --file-prefix="$FILE_PREFIX" \
+        "$TERN_DATAPLANE" -l "$lcores" --no-pci --no-huge -m ${DP_MEM_MB:-512} --file-prefix="$FILE_PREFIX" \
         --log-level=lib.eal:warning \
         "--vdev=net_af_xdp0_$TAG,iface=$IF_DP,start_queue=0" \
         "--vdev=net_af_xdp1_$TAG,iface=$IF_DP,start_queue=1" \
