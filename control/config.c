@@ -823,19 +823,30 @@ static int config_defaults(struct config *c)
 
 /* ---- checks across sections ---- */
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names sorted, then neighbours compared: O(n log n), since a file may list
+ * 100,000 certificates. Each name used twice or more is reported once. */
 static void check_unique(struct walk *w, const char *what, const char *(*name_at)(
                              const struct config *, size_t), size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const char *a = name_at(w->cfg, i);
-        for (size_t j = 0; a && j < i; j++) {
-            const char *b = name_at(w->cfg, j);
-            if (b && strcmp(a, b) == 0) {
-                config_diag_add(w->diag, w->file, 0, 0, "%s name '%s' is used twice", what, a);
-                break;
-            }
-        }
+    const char **v = malloc((n ? n : 1) * sizeof(*v));
+    size_t k = 0;
+    if (v == NULL) {
+        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        if (name_at(w->cfg, i) != NULL)
+            v[k++] = name_at(w->cfg, i);
+    qsort(v, k, sizeof(*v), cmp_str_ptr);
+    for (size_t i = 1; i < k; i++)
+        if (strcmp(v[i - 1], v[i]) == 0 && (i < 2 || strcmp(v[i - 2], v[i]) != 0))
+            config_diag_add(w->diag, w->file, 0, 0, "%s name '%s' is used twice", what, v[i]);
+    free(v);
 }
 
 static const char *cert_name_at(const struct config *c, size_t i) { return c->certs[i].name; }
