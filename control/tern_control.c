@@ -389,6 +389,7 @@ static int run(struct daemon *d)
                 on_signal(d);
             control_server_handle(d->srv, fds + 1, n - 1, handle_line, d);
         }
+        control_server_expire(d->srv, CONTROL_SERVER_IDLE_MS);
         refresh_snapshot(d, false);
     }
     return 0;
