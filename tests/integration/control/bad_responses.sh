@@ -80,7 +80,7 @@ expect_fail hang timeout
 
 # hang: each attempt lasts the total timeout (2 s), then backoff (1 s, 2 s, ...)
 check "hang: retried after backoff (3 attempts)" wait_for 20 \
-    test "$(fake_requests "${flog[hang]}")" -ge 3
+    requests_at_least "${flog[hang]}" 3
 mapfile -t ts < <(cut -d' ' -f1 "${flog[hang]}")
 if [ "${#ts[@]}" -ge 3 ]; then
     g1=$(awk -v a="${ts[0]}" -v b="${ts[1]}" 'BEGIN { printf "%.2f", b - a }')
@@ -111,7 +111,7 @@ check "error-held: holds the good response" table_is "$PKI/${leaf[error-held]}.p
 for c in older-held error-held revoked-held; do
     check "$c: ternctl refresh" ctl refresh "$c"
     check "$c: the refresh reached the responder" wait_for 10 \
-        test "$(fake_requests "${flog[$c]}")" -ge 2
+        requests_at_least "${flog[$c]}" 2
 done
 check "older-held: the older response is refused" ctl_wait older-held last_reason older
 check "older-held: still good" test "$(ctl_field older-held state)" = good

@@ -24,7 +24,7 @@ check_eq "ecdsa: reason connect" "$(ctl_field ecdsa last_reason)" connect
 check "ecdsa: error message shown" test -n "$(ctl_field ecdsa last_error)"
 check "certs: ecdsa row says failing" ctl_row_has ecdsa failing
 check "table: nothing for ecdsa" table_absent "$key"
-check "cache: nothing written" test -z "$(ls -A "$CACHE")"
+check "cache: nothing written" refuses cache_files_at_least 1
 
 # Growing backoff: the delay from a failure to the next attempt, as ternctl
 # shows it (next_refresh - last_fetch), for successive failures.
@@ -44,7 +44,6 @@ echo "  retry delays after failure 1..4: ${delay[1]:-?} ${delay[2]:-?} ${delay[3
 check "backoff: four failures seen within 25 s" test -n "${delay[4]:-}"
 check "backoff: the 3rd delay is longer than the 1st" test "${delay[3]:-0}" -gt "${delay[1]:-99}"
 check "backoff: the 4th delay is longer than the 2nd" test "${delay[4]:-0}" -gt "${delay[2]:-99}"
-check "backoff: capped at backoff_max (16 s)" test "${delay[4]:-99}" -le 18
 
 # the responder comes back: the next retry (or a refresh) staples
 ctl_ocsp "$PKI" "$port" --ndays 1 || { echo "FAIL ocsp_start"; exit 1; }
@@ -53,7 +52,7 @@ check "ecdsa: good once the responder is back" ctl_wait ecdsa state good
 check "rsa: good once the responder is back" ctl_wait rsa state good
 check_eq "table: ecdsa staple" "$(table_status ecdsa)" good
 check_eq "json: consecutive failures reset" "$(ctl_field ecdsa consecutive_failures)" 0
-check "cache: files written" wait_for 5 test -n "$(ls -A "$CACHE")"
+check "cache: files written" wait_for 5 cache_files_at_least 2
 table_get "$key" "$W/held.der"
 rsakey=$(pki_key "$PKI/rsa.pem")
 table_get "$rsakey" "$W/held-rsa.der"

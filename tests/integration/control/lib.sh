@@ -216,6 +216,12 @@ table_is() {
     table_get "$(pki_key "$cert")" "$out" && cmp -s "$out" "$2"
 }
 
+# requests_at_least LOG N: the fake responder logged at least N requests.
+requests_at_least() { [ "$(fake_requests "$1")" -ge "$2" ]; }
+
+# cache_files_at_least N: $CACHE holds at least N files.
+cache_files_at_least() { [ "$(find "$CACHE" -maxdepth 1 -type f | wc -l)" -ge "$1" ]; }
+
 # cache_holds FILE.der: some file in $CACHE contains FILE's bytes (whatever
 # the cache's own file format around them).
 cache_holds() {
