@@ -64,7 +64,7 @@ expect_fail() { # case, reason(s) allowed (a|b)
     check "$c: reason $reasons (got $r)" bash -c "[[ '$r' =~ ^($reasons)$ ]]"
     check "$c: error message shown" test -n "$(ctl_field "$c" last_error)"
     check "$c: nothing in the table" table_absent "$(key_of "$c")"
-    check "$c: certs row says failing" ctl_row_has "$c" failing
+    check_eq "$c: certs STATE column" "$(ctl_certs_col "$c" STATE)" failing
     check "$c: the responder was asked" test "$(fake_requests "${flog[$c]}")" -ge 1
 }
 expect_fail garbage malformed
@@ -122,6 +122,7 @@ check "error-held: still good" test "$(ctl_field error-held state)" = good
 check "error-held: table still holds the good bytes" table_is \
     "$PKI/${leaf[error-held]}.pem" "$W/c/error-held/good.der"
 check "revoked-held: a revoked response replaces the good one" ctl_wait revoked-held state revoked
+check_eq "revoked-held: certs STATE column" "$(ctl_certs_col revoked-held STATE)" "revoked!"
 check "revoked-held: table holds the revoked bytes" table_is \
     "$PKI/${leaf[revoked-held]}.pem" "$W/c/revoked-held/revoked.der"
 check_eq "revoked-held: verified status in the table" \

@@ -22,7 +22,7 @@ ctl_start || { echo "FAIL tern-control start"; exit 1; }
 check "ecdsa: failing while the responder is down" ctl_wait ecdsa state failing
 check_eq "ecdsa: reason connect" "$(ctl_field ecdsa last_reason)" connect
 check "ecdsa: error message shown" test -n "$(ctl_field ecdsa last_error)"
-check "certs: ecdsa row says failing" ctl_row_has ecdsa failing
+check_eq "certs: ecdsa STATE column" "$(ctl_certs_col ecdsa STATE)" failing
 check "table: nothing for ecdsa" table_absent "$key"
 check "cache: nothing written" refuses cache_files_at_least 1
 
