@@ -11,7 +11,7 @@ ctl_init bad
 
 port=$(pki_free_port)
 pki_make "$PKI" "$port" || { echo "FAIL pki_make"; exit 1; }
-cases="garbage http500 hang other rogue expired future no-next trylater unauthorized
+cases="garbage http500 hang other rogue noeku wrongca expired future no-next trylater unauthorized
        delegated casigned older-held error-held revoked-held"
 n=0
 declare -A leaf fport flog
@@ -23,7 +23,7 @@ pki_make_leaves "$PKI" "$port" "$n" || { echo "FAIL pki_make_leaves"; exit 1; }
 
 for c in $cases; do
     case $c in
-    other | rogue | expired | future | no-next | trylater | unauthorized) want=$c ;;
+    other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized) want=$c ;;
     delegated) want=good ;;
     casigned) want=ca-signed ;;
     older-held) want="newer older" ;;
@@ -39,7 +39,7 @@ for c in $cases; do
     d=$W/c/$c
     case $c in
     garbage | http500 | hang) args=("$c") ;;
-    other | rogue | expired | future | no-next | trylater | unauthorized)
+    other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized)
         args=(file "$d/$c.der") ;;
     delegated) args=(file "$d/good.der") ;;
     casigned) args=(file "$d/ca-signed.der") ;;
@@ -71,6 +71,8 @@ expect_fail garbage malformed
 expect_fail http500 http_status
 expect_fail other certid_mismatch
 expect_fail rogue "signature|signer_untrusted"
+expect_fail noeku "signer_untrusted|signature"
+expect_fail wrongca "signer_untrusted|signature"
 expect_fail expired expired
 expect_fail future this_update_future
 expect_fail no-next no_next_update
@@ -96,6 +98,7 @@ check "hang: consecutive failures counted" test "$(ctl_field hang consecutive_fa
 check "delegated: good" ctl_wait delegated state good
 check "delegated: table holds the responder's bytes" table_is "$PKI/${leaf[delegated]}.pem" \
     "$W/c/delegated/good.der"
+check "delegated: asked with GET (RFC 5019, a small request)" grep -q ' GET /' "${flog[delegated]}"
 check "casigned: good" ctl_wait casigned state good
 check "casigned: table holds the responder's bytes" table_is "$PKI/${leaf[casigned]}.pem" \
     "$W/c/casigned/ca-signed.der"
