@@ -73,8 +73,28 @@ check "json: next refresh is in the future (no fetch at once)" bash -c \
 check_eq "json: no failure recorded (no network call was needed)" \
     "$(ctl_field ecdsa consecutive_failures)" 0
 
-# a corrupt cache file is ignored, not fatal
+# a foreign cache file (rsa's valid response where ecdsa's should be) is
+# ignored: ecdsa is not published from it, rsa still is
 ctl_stop
+efile= rfile=
+for f in "$CACHE"/*; do
+    cmp -s "$f" "$W/held.der" && efile=$f
+    cmp -s "$f" "$W/held-rsa.der" && rfile=$f
+done
+check "cache: ecdsa's file holds exactly its staple" test -n "$efile"
+check "cache: rsa's file holds exactly its staple" test -n "$rfile"
+if [ -n "$efile" ] && [ -n "$rfile" ]; then
+    cp "$rfile" "$efile"
+    rm -f "/dev/shm/${TABLE#/}"
+    ctl_start || { echo "FAIL tern-control start with a foreign cache file"; exit 1; }
+    check "foreign cache: rsa published from its own file" wait_for 5 table_is rsa "$W/held-rsa.der"
+    check "foreign cache: ecdsa not published from rsa's response" table_absent "$key"
+    check "foreign cache: ecdsa not good" test "$(ctl_field ecdsa state)" != good
+    check "foreign cache: tern-control runs" kill -0 "$CTL_PID"
+    ctl_stop
+fi
+
+# a corrupt cache file is ignored, not fatal
 for f in "$CACHE"/*; do head -c 300 /dev/urandom >"$f"; done
 rm -f "/dev/shm/${TABLE#/}"
 ctl_start || { echo "FAIL tern-control start with a corrupt cache"; exit 1; }
