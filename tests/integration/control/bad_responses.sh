@@ -11,7 +11,7 @@ ctl_init bad
 
 port=$(pki_free_port)
 pki_make "$PKI" "$port" || { echo "FAIL pki_make"; exit 1; }
-cases="garbage http500 hang other rogue noeku wrongca expired future no-next trylater unauthorized
+cases="garbage http500 hang slow huge other rogue noeku wrongca expired future no-next trylater unauthorized
        delegated casigned older-held error-held revoked-held"
 n=0
 declare -A leaf fport flog
@@ -24,7 +24,7 @@ pki_make_leaves "$PKI" "$port" "$n" || { echo "FAIL pki_make_leaves"; exit 1; }
 for c in $cases; do
     case $c in
     other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized) want=$c ;;
-    delegated) want=good ;;
+    delegated | slow) want=good ;;
     casigned) want=ca-signed ;;
     older-held) want="newer older" ;;
     error-held) want="good garbage" ;;
@@ -39,6 +39,8 @@ for c in $cases; do
     d=$W/c/$c
     case $c in
     garbage | http500 | hang) args=("$c") ;;
+    slow) args=(--delay 20 slow "$d/good.der") ;; # 20 s to send: past total_timeout
+    huge) args=(file "$d/huge.der") ;;
     other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized)
         args=(file "$d/$c.der") ;;
     delegated) args=(file "$d/good.der") ;;
@@ -47,6 +49,8 @@ for c in $cases; do
     error-held) args=(seq "$d/good.der" "$d/garbage.der") ;;
     revoked-held) args=(seq "$d/good.der" "$d/revoked.der") ;;
     esac
+    # 100 KiB of random bytes: above max_response_bytes (64 KiB), refused for its size
+    [ "$c" = huge ] && mkdir -p "$d" && head -c 102400 /dev/urandom >"$d/huge.der"
     ctl_fake "${fport[$c]}" 170 --log "${flog[$c]}" "${args[@]}" ||
         { echo "FAIL fake responder $c"; exit 1; }
     ctl_cert "$c" "$PKI/${leaf[$c]}.pem" "ocsp_url: http://127.0.0.1:${fport[$c]}/"
@@ -79,6 +83,8 @@ expect_fail no-next no_next_update
 expect_fail trylater try_later
 expect_fail unauthorized unauthorized
 expect_fail hang timeout
+expect_fail slow timeout
+expect_fail huge "too_large"
 
 # hang: each attempt lasts the total timeout (2 s), then backoff (1 s, 2 s, ...)
 check "hang: retried after backoff (3 attempts)" wait_for 20 \
