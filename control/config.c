@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -823,19 +824,35 @@ static int config_defaults(struct config *c)
 
 /* ---- checks across sections ---- */
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_str_ptr_ci(const void *a, const void *b)
+{
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names sorted, then neighbours compared: O(n log n), since a file may list
+ * 100,000 certificates. Each name used twice or more is reported once. */
 static void check_unique(struct walk *w, const char *what, const char *(*name_at)(
                              const struct config *, size_t), size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const char *a = name_at(w->cfg, i);
-        for (size_t j = 0; a && j < i; j++) {
-            const char *b = name_at(w->cfg, j);
-            if (b && strcmp(a, b) == 0) {
-                config_diag_add(w->diag, w->file, 0, 0, "%s name '%s' is used twice", what, a);
-                break;
-            }
-        }
+    const char **v = malloc((n ? n : 1) * sizeof(*v));
+    size_t k = 0;
+    if (v == NULL) {
+        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        if (name_at(w->cfg, i) != NULL)
+            v[k++] = name_at(w->cfg, i);
+    qsort(v, k, sizeof(*v), cmp_str_ptr);
+    for (size_t i = 1; i < k; i++)
+        if (strcmp(v[i - 1], v[i]) == 0 && (i < 2 || strcmp(v[i - 2], v[i]) != 0))
+            config_diag_add(w->diag, w->file, 0, 0, "%s name '%s' is used twice", what, v[i]);
+    free(v);
 }
 
 static const char *cert_name_at(const struct config *c, size_t i) { return c->certs[i].name; }
@@ -844,6 +861,34 @@ static const char *listener_name_at(const struct config *c, size_t i)
     return c->listeners[i].name;
 }
 static const char *pool_name_at(const struct config *c, size_t i) { return c->pools[i].name; }
+
+/* Two certificates claiming one SNI name would make the choice between them
+ * depend on file order: refuse it. Names compare case-insensitively, as DNS
+ * does. */
+static void check_sni_names(struct walk *w)
+{
+    const struct config *c = w->cfg;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < c->n_certs; i++)
+        n += c->certs[i].n_names;
+    if (n < 2)
+        return;
+    struct sni { const char *name, *cert; } *v = malloc(n * sizeof(*v));
+    if (v == NULL) {
+        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < c->n_certs; i++)
+        for (size_t j = 0; j < c->certs[i].n_names; j++)
+            v[k++] = (struct sni){c->certs[i].names[j], c->certs[i].name ? c->certs[i].name : "?"};
+    qsort(v, k, sizeof(*v), cmp_str_ptr_ci);
+    for (size_t i = 1; i < k; i++)
+        if (strcasecmp(v[i - 1].name, v[i].name) == 0)
+            config_diag_add(w->diag, w->file, 0, 0,
+                            "SNI name '%s' is listed by certificates '%s' and '%s'", v[i].name,
+                            v[i - 1].cert, v[i].cert);
+    free(v);
+}
 
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name)
 {
@@ -874,6 +919,7 @@ static void check_config(struct walk *w, const struct cy_node *root)
     check_unique(w, "certificate", cert_name_at, c->n_certs);
     check_unique(w, "listener", listener_name_at, c->n_listeners);
     check_unique(w, "backend pool", pool_name_at, c->n_pools);
+    check_sni_names(w);
 
     for (size_t i = 0; i < c->n_listeners; i++) {
         const struct config_listener *l = &c->listeners[i];
@@ -891,6 +937,18 @@ static void check_config(struct walk *w, const struct cy_node *root)
         if (l->default_cert && config_find_cert(c, l->default_cert) == NULL)
             PROBLEM(w, at, "listener '%s': default_certificate '%s' is not in 'certificates'",
                     l->name ? l->name : "?", l->default_cert);
+        for (size_t j = 0; j < l->n_alpn; j++)
+            if (strlen(l->alpn[j]) > 255)
+                PROBLEM(w, at, "listener '%s': ALPN protocol names are at most 255 bytes",
+                        l->name ? l->name : "?");
+        for (size_t j = 0; j < i; j++) {
+            const struct config_listener *o = &c->listeners[j];
+            if (l->addr.host && o->addr.host && l->addr.port == o->addr.port &&
+                strcmp(l->addr.host, o->addr.host) == 0)
+                PROBLEM(w, at, "listener '%s': %s port %u is already listener '%s'",
+                        l->name ? l->name : "?", l->addr.host, l->addr.port,
+                        o->name ? o->name : "?");
+        }
         if (l->default_cert == NULL && c->n_certs == 0)
             PROBLEM(w, at, "listener '%s': no certificate to serve; 'certificates' is empty",
                     l->name ? l->name : "?");

@@ -37,6 +37,7 @@ struct daemon {
     const char *socket_override;
     struct config *cfg;
     struct staple_table *table;
+    char *table_name; /* the table opened at start (a reload cannot move it) */
     struct stapler *stapler;
     struct control_server *srv;
     struct control_metrics *metrics;
@@ -272,7 +273,7 @@ static json_t *status_json(struct daemon *d)
         "fetches_ok", (json_int_t)m.fetches_ok, "fetches_failed", (json_int_t)m.fetches_failed,
         "inflight", (json_int_t)m.inflight, "queued", (json_int_t)m.queued,
         "seconds_to_next_update", (json_int_t)m.seconds_to_next_update,
-        "table", "name", d->cfg->table.shm_name, "capacity", (json_int_t)ts.capacity,
+        "table", "name", d->table_name, "capacity", (json_int_t)ts.capacity,
         "entries", (json_int_t)ts.entries, "response_bytes", (json_int_t)ts.response_bytes,
         "reloads", "ok", (json_int_t)d->snap.reloads_ok, "refused",
         (json_int_t)d->snap.reloads_refused,
@@ -426,6 +427,9 @@ static int start(struct daemon *d)
     d->table = open_table(d->cfg);
     if (d->table == NULL)
         return -1;
+    d->table_name = strdup(d->cfg->table.shm_name);
+    if (d->table_name == NULL)
+        return -1;
 
     if (d->cfg->stapler.cache_dir != NULL) {
         int rc = mkdir_p(d->cfg->stapler.cache_dir, 0700);
@@ -492,6 +496,7 @@ static void stop(struct daemon *d)
      * keeps stapling until the responses' nextUpdate. */
     stapler_destroy(d->stapler);
     staple_table_close(d->table);
+    free(d->table_name);
     config_free(d->cfg);
     json_decref(d->last_reload_errors);
     if (d->sigfd >= 0)

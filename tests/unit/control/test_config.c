@@ -304,6 +304,26 @@ static void test_cross_references(void)
     config_diag_free(&d);
 }
 
+static void test_listener_and_sni_clashes(void)
+{
+    struct config_diag d;
+    struct config *c = load("certificates:\n"
+                            "  - {name: a, chain: a.pem, key: a.key, names: [www.example.com]}\n"
+                            "  - {name: b, chain: b.pem, key: b.key, names: [WWW.Example.com, x]}\n"
+                            "backends: [{name: p, servers: [\"10.0.0.1:80\"]}]\n"
+                            "listeners:\n"
+                            "  - {name: one, address: 10.1.1.1, port: 443, backend: p}\n"
+                            "  - {name: two, address: 10.1.1.1, port: 443, backend: p}\n"
+                            "  - {name: three, address: 10.1.1.1, port: 8443, backend: p}\n", &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml: SNI name 'WWW.Example.com' is listed by certificates 'a' and 'b'") ||
+          has(&d, "t.yaml: SNI name 'www.example.com' is listed by certificates 'b' and 'a'"));
+    CHECK(has(&d, "t.yaml:7:5: listener 'two': 10.1.1.1 port 443 is already listener 'one'"));
+    CHECK_EQ_INT(d.n, 2);
+    config_free(c);
+    config_diag_free(&d);
+}
+
 static void test_yaml_errors(void)
 {
     struct config_diag d;
@@ -465,6 +485,7 @@ int main(int argc, char **argv)
     test_wrong_types();
     test_missing_required();
     test_cross_references();
+    test_listener_and_sni_clashes();
     test_yaml_errors();
     test_directory_and_relative_paths();
     return check_exit();

@@ -14,9 +14,10 @@ set -uo pipefail
 
 T=$(mktemp -d "/tmp/tern-control-test-$$-XXXXXX")
 SHM=/tern-ctl-test-$$
-DPID="" OCSP=""
+DPID="" OCSP="" NPID=""
 cleanup() {
     [ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    [ -n "$NPID" ] && kill "$NPID" 2>/dev/null && wait "$NPID" 2>/dev/null
     [ -n "$OCSP" ] && ocsp_stop "$OCSP" >/dev/null 2>&1
     rm -f "/dev/shm$SHM"
     rm -rf "$T"
@@ -40,7 +41,7 @@ write_config() { # extra certificate entries...
         for e in "$@"; do echo "  - $e"; done
         echo "stapler: {cache_dir: cache, backoff_min: 1s}"
         echo "table: {shm_name: $SHM, capacity: 16}"
-        echo "control: {socket: ctl.sock, socket_mode: \"0600\"}"
+        echo "control: {socket: ctl.sock, socket_mode: \"0640\", socket_group: $(id -gn)}"
         echo "metrics: {listen: \"127.0.0.1:$MPORT\"}"
     } >"$T/tern.yaml"
 }
@@ -76,11 +77,30 @@ check "and counted" grep -q "bad.yaml: 3 problem(s)" <<<"$out"
 check_eq "tern-control usage error exits 2" "$?" 2
 
 # ---- start ----
+# A stand-in for systemd's notification socket (bounded lifetime).
+python3 - "$T/notify.sock" "$T/notify.log" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.5)
+end = time.time() + 100
+with open(sys.argv[2], "a", buffering=1) as f:
+    while time.time() < end:
+        try:
+            f.write(s.recv(4096).decode() + "\n")
+        except socket.timeout:
+            pass
+EOF
+NPID=$!
+wait_for 5 [ -S "$T/notify.sock" ]
+export NOTIFY_SOCKET=$T/notify.sock
 write_config
 "$TERN_CONTROL" --config "$T/tern.yaml" --foreground 2>"$T/daemon.log" &
 DPID=$!
 check "the daemon comes up" wait_for 10 ctl status
-check_eq "socket mode follows the configuration" "$(stat -c %a "$SOCK")" 600
+check "sd_notify: READY=1" wait_for 5 grep -qx "READY=1" "$T/notify.log"
+check_eq "socket mode follows the configuration" "$(stat -c %a "$SOCK")" 640
+check_eq "socket group follows the configuration" "$(stat -c %G "$SOCK")" "$(id -gn)"
 check "the first fetch makes ecdsa good" wait_for 10 sh -c "'$TERNCTL' --socket '$SOCK' cert ecdsa | grep -q '^state: *good'"
 check "and revoked revoked" wait_for 10 sh -c "'$TERNCTL' --socket '$SOCK' cert revoked | grep -q '^state: *revoked'"
 
@@ -153,6 +173,7 @@ write_config "{name: muststaple, chain: muststaple.chain.pem, key: muststaple.ke
 sed -i 's/capacity: 16/capacity: 32/' "$T/tern.yaml"
 out=$(ctl reload)
 check_eq "reload of a good file exits 0" "$?" 0
+check "sd_notify: RELOADING=1 around a reload" grep -qx "RELOADING=1" "$T/notify.log"
 check "reload says how many certificates" grep -q "^reloaded: 4 certificate(s)$" <<<"$out"
 check "reload warns that the table section needs a restart" grep -q "section 'table' changed" <<<"$out"
 check "the added certificate is stapled" wait_for 10 sh -c "'$TERNCTL' --socket '$SOCK' cert muststaple | grep -q '^state: *good'"
@@ -173,6 +194,7 @@ wait "$DPID"
 check_eq "SIGTERM: clean exit" "$?" 0
 DPID=""
 check "SIGTERM removes the socket" [ ! -e "$SOCK" ]
+check "sd_notify: STOPPING=1" grep -qx "STOPPING=1" "$T/notify.log"
 check "the table outlives the daemon" [ -e "/dev/shm$SHM" ]
 
 check_done
