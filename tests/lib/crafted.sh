@@ -16,6 +16,10 @@
 #         unknown.der       unknown
 #         other.der         good, but for the "rsa" leaf (or "ecdsa" if LEAF is rsa)
 #         rogue.der         good, signed by an unrelated self-signed CA (rogue.pem)
+#         noeku.der         good, signed by a certificate of the issuer that
+#                           lacks OCSPSigning (noeku.pem; included)
+#         wrongca.der       good, signed by an OCSPSigning certificate of the
+#                           root, not of the issuer (wrongca.pem; included)
 #         expired.der       good, thisUpdate -2 h, nextUpdate -1 h
 #         future.der        good, thisUpdate +1 h, nextUpdate +2 h
 #         no-next.der       good, no nextUpdate at all
@@ -26,8 +30,8 @@
 
 _crafted_lib=$(dirname "${BASH_SOURCE[0]}")
 
-CRAFTED_ALL="good newer older ca-signed revoked unknown other rogue expired future no-next
-    trylater unauthorized internal garbage"
+CRAFTED_ALL="good newer older ca-signed revoked unknown other rogue noeku wrongca expired
+    future no-next trylater unauthorized internal garbage"
 
 crafted_make() { # dir leaf outdir [names...]
     local dir=$1 leaf=$2 out=$3 other=rsa what
@@ -51,6 +55,10 @@ crafted_make() { # dir leaf outdir [names...]
         other) "${mk[@]}" --cert "$dir/$other.pem" "${deleg[@]}" "$out/other.der" ;;
         rogue) "${mk[@]}" "${me[@]}" --signer "$dir/rogue.pem" --signer-key "$dir/rogue.key" \
             "$out/rogue.der" ;;
+        noeku) "${mk[@]}" "${me[@]}" --signer "$dir/noeku.pem" --signer-key "$dir/noeku.key" \
+            "$out/noeku.der" ;;
+        wrongca) "${mk[@]}" "${me[@]}" --signer "$dir/wrongca.pem" --signer-key "$dir/wrongca.key" \
+            "$out/wrongca.der" ;;
         expired) "${mk[@]}" "${me[@]}" "${deleg[@]}" --this-update -7200 --next-update -3600 \
             "$out/expired.der" ;;
         future) "${mk[@]}" "${me[@]}" "${deleg[@]}" --this-update 3600 --next-update 7200 \

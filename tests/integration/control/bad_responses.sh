@@ -11,7 +11,7 @@ ctl_init bad
 
 port=$(pki_free_port)
 pki_make "$PKI" "$port" || { echo "FAIL pki_make"; exit 1; }
-cases="garbage http500 hang other rogue expired future no-next trylater unauthorized
+cases="garbage http500 hang slow huge other rogue noeku wrongca expired future no-next trylater unauthorized
        delegated casigned older-held error-held revoked-held"
 n=0
 declare -A leaf fport flog
@@ -23,8 +23,8 @@ pki_make_leaves "$PKI" "$port" "$n" || { echo "FAIL pki_make_leaves"; exit 1; }
 
 for c in $cases; do
     case $c in
-    other | rogue | expired | future | no-next | trylater | unauthorized) want=$c ;;
-    delegated) want=good ;;
+    other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized) want=$c ;;
+    delegated | slow) want=good ;;
     casigned) want=ca-signed ;;
     older-held) want="newer older" ;;
     error-held) want="good garbage" ;;
@@ -39,7 +39,9 @@ for c in $cases; do
     d=$W/c/$c
     case $c in
     garbage | http500 | hang) args=("$c") ;;
-    other | rogue | expired | future | no-next | trylater | unauthorized)
+    slow) args=(--delay 20 slow "$d/good.der") ;; # 20 s to send: past total_timeout
+    huge) args=(file "$d/huge.der") ;;
+    other | rogue | noeku | wrongca | expired | future | no-next | trylater | unauthorized)
         args=(file "$d/$c.der") ;;
     delegated) args=(file "$d/good.der") ;;
     casigned) args=(file "$d/ca-signed.der") ;;
@@ -47,6 +49,8 @@ for c in $cases; do
     error-held) args=(seq "$d/good.der" "$d/garbage.der") ;;
     revoked-held) args=(seq "$d/good.der" "$d/revoked.der") ;;
     esac
+    # 100 KiB of random bytes: above max_response_bytes (64 KiB), refused for its size
+    [ "$c" = huge ] && mkdir -p "$d" && head -c 102400 /dev/urandom >"$d/huge.der"
     ctl_fake "${fport[$c]}" 170 --log "${flog[$c]}" "${args[@]}" ||
         { echo "FAIL fake responder $c"; exit 1; }
     ctl_cert "$c" "$PKI/${leaf[$c]}.pem" "ocsp_url: http://127.0.0.1:${fport[$c]}/"
@@ -64,23 +68,27 @@ expect_fail() { # case, reason(s) allowed (a|b)
     check "$c: reason $reasons (got $r)" bash -c "[[ '$r' =~ ^($reasons)$ ]]"
     check "$c: error message shown" test -n "$(ctl_field "$c" last_error)"
     check "$c: nothing in the table" table_absent "$(key_of "$c")"
-    check "$c: certs row says failing" ctl_row_has "$c" failing
+    check_eq "$c: certs STATE column" "$(ctl_certs_col "$c" STATE)" failing
     check "$c: the responder was asked" test "$(fake_requests "${flog[$c]}")" -ge 1
 }
 expect_fail garbage malformed
 expect_fail http500 http_status
 expect_fail other certid_mismatch
 expect_fail rogue "signature|signer_untrusted"
+expect_fail noeku "signer_untrusted|signature"
+expect_fail wrongca "signer_untrusted|signature"
 expect_fail expired expired
 expect_fail future this_update_future
 expect_fail no-next no_next_update
 expect_fail trylater try_later
 expect_fail unauthorized unauthorized
 expect_fail hang timeout
+expect_fail slow timeout
+expect_fail huge "too_large"
 
 # hang: each attempt lasts the total timeout (2 s), then backoff (1 s, 2 s, ...)
 check "hang: retried after backoff (3 attempts)" wait_for 20 \
-    test "$(fake_requests "${flog[hang]}")" -ge 3
+    requests_at_least "${flog[hang]}" 3
 mapfile -t ts < <(cut -d' ' -f1 "${flog[hang]}")
 if [ "${#ts[@]}" -ge 3 ]; then
     g1=$(awk -v a="${ts[0]}" -v b="${ts[1]}" 'BEGIN { printf "%.2f", b - a }')
@@ -96,6 +104,7 @@ check "hang: consecutive failures counted" test "$(ctl_field hang consecutive_fa
 check "delegated: good" ctl_wait delegated state good
 check "delegated: table holds the responder's bytes" table_is "$PKI/${leaf[delegated]}.pem" \
     "$W/c/delegated/good.der"
+check "delegated: asked with GET (RFC 5019, a small request)" grep -q ' GET /' "${flog[delegated]}"
 check "casigned: good" ctl_wait casigned state good
 check "casigned: table holds the responder's bytes" table_is "$PKI/${leaf[casigned]}.pem" \
     "$W/c/casigned/ca-signed.der"
@@ -111,7 +120,7 @@ check "error-held: holds the good response" table_is "$PKI/${leaf[error-held]}.p
 for c in older-held error-held revoked-held; do
     check "$c: ternctl refresh" ctl refresh "$c"
     check "$c: the refresh reached the responder" wait_for 10 \
-        test "$(fake_requests "${flog[$c]}")" -ge 2
+        requests_at_least "${flog[$c]}" 2
 done
 check "older-held: the older response is refused" ctl_wait older-held last_reason older
 check "older-held: still good" test "$(ctl_field older-held state)" = good
@@ -122,6 +131,7 @@ check "error-held: still good" test "$(ctl_field error-held state)" = good
 check "error-held: table still holds the good bytes" table_is \
     "$PKI/${leaf[error-held]}.pem" "$W/c/error-held/good.der"
 check "revoked-held: a revoked response replaces the good one" ctl_wait revoked-held state revoked
+check_eq "revoked-held: certs STATE column" "$(ctl_certs_col revoked-held STATE)" "revoked!"
 check "revoked-held: table holds the revoked bytes" table_is \
     "$PKI/${leaf[revoked-held]}.pem" "$W/c/revoked-held/revoked.der"
 check_eq "revoked-held: verified status in the table" \

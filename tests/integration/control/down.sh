@@ -22,9 +22,9 @@ ctl_start || { echo "FAIL tern-control start"; exit 1; }
 check "ecdsa: failing while the responder is down" ctl_wait ecdsa state failing
 check_eq "ecdsa: reason connect" "$(ctl_field ecdsa last_reason)" connect
 check "ecdsa: error message shown" test -n "$(ctl_field ecdsa last_error)"
-check "certs: ecdsa row says failing" ctl_row_has ecdsa failing
+check_eq "certs: ecdsa STATE column" "$(ctl_certs_col ecdsa STATE)" failing
 check "table: nothing for ecdsa" table_absent "$key"
-check "cache: nothing written" test -z "$(ls -A "$CACHE")"
+check "cache: nothing written" refuses cache_files_at_least 1
 
 # Growing backoff: the delay from a failure to the next attempt, as ternctl
 # shows it (next_refresh - last_fetch), for successive failures.
@@ -44,7 +44,6 @@ echo "  retry delays after failure 1..4: ${delay[1]:-?} ${delay[2]:-?} ${delay[3
 check "backoff: four failures seen within 25 s" test -n "${delay[4]:-}"
 check "backoff: the 3rd delay is longer than the 1st" test "${delay[3]:-0}" -gt "${delay[1]:-99}"
 check "backoff: the 4th delay is longer than the 2nd" test "${delay[4]:-0}" -gt "${delay[2]:-99}"
-check "backoff: capped at backoff_max (16 s)" test "${delay[4]:-99}" -le 18
 
 # the responder comes back: the next retry (or a refresh) staples
 ctl_ocsp "$PKI" "$port" --ndays 1 || { echo "FAIL ocsp_start"; exit 1; }
@@ -53,7 +52,7 @@ check "ecdsa: good once the responder is back" ctl_wait ecdsa state good
 check "rsa: good once the responder is back" ctl_wait rsa state good
 check_eq "table: ecdsa staple" "$(table_status ecdsa)" good
 check_eq "json: consecutive failures reset" "$(ctl_field ecdsa consecutive_failures)" 0
-check "cache: files written" wait_for 5 test -n "$(ls -A "$CACHE")"
+check "cache: files written" wait_for 5 cache_files_at_least 2
 table_get "$key" "$W/held.der"
 rsakey=$(pki_key "$PKI/rsa.pem")
 table_get "$rsakey" "$W/held-rsa.der"
@@ -74,8 +73,28 @@ check "json: next refresh is in the future (no fetch at once)" bash -c \
 check_eq "json: no failure recorded (no network call was needed)" \
     "$(ctl_field ecdsa consecutive_failures)" 0
 
-# a corrupt cache file is ignored, not fatal
+# a foreign cache file (rsa's valid response where ecdsa's should be) is
+# ignored: ecdsa is not published from it, rsa still is
 ctl_stop
+efile= rfile=
+for f in "$CACHE"/*; do
+    cmp -s "$f" "$W/held.der" && efile=$f
+    cmp -s "$f" "$W/held-rsa.der" && rfile=$f
+done
+check "cache: ecdsa's file holds exactly its staple" test -n "$efile"
+check "cache: rsa's file holds exactly its staple" test -n "$rfile"
+if [ -n "$efile" ] && [ -n "$rfile" ]; then
+    cp "$rfile" "$efile"
+    rm -f "/dev/shm/${TABLE#/}"
+    ctl_start || { echo "FAIL tern-control start with a foreign cache file"; exit 1; }
+    check "foreign cache: rsa published from its own file" wait_for 5 table_is rsa "$W/held-rsa.der"
+    check "foreign cache: ecdsa not published from rsa's response" table_absent "$key"
+    check "foreign cache: ecdsa not good" test "$(ctl_field ecdsa state)" != good
+    check "foreign cache: tern-control runs" kill -0 "$CTL_PID"
+    ctl_stop
+fi
+
+# a corrupt cache file is ignored, not fatal
 for f in "$CACHE"/*; do head -c 300 /dev/urandom >"$f"; done
 rm -f "/dev/shm/${TABLE#/}"
 ctl_start || { echo "FAIL tern-control start with a corrupt cache"; exit 1; }

@@ -171,11 +171,21 @@ ctl_certs_row() {
     ctl certs 2>/dev/null | awk -v n="$1" '$1 == n'
 }
 
-# ctl_row_has NAME WORD: NAME's `ternctl certs` row has WORD as a column
-# (or a space-separated word).
-ctl_row_has() { [[ " $(ctl_certs_row "$1") " == *" $2 "* ]]; }
-# ctl_row_contains NAME TEXT: NAME's row contains TEXT anywhere.
-ctl_row_contains() { [[ "$(ctl_certs_row "$1")" == *"$2"* ]]; }
+# ctl_certs_col NAME COLUMN: the value in column COLUMN (a header word:
+# STATE, KEY, RESPONDER, MUST_STAPLE, LAST_ERROR ...) of NAME's row of
+# `ternctl certs` (columns are separated by two or more spaces).
+ctl_certs_col() {
+    ctl certs 2>/dev/null | awk -F '  +' -v n="$1" -v col="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+        $1 == n && c { print $c; found = 1 }
+        END { exit !found }'
+}
+
+# ctl_status FIELD: a field of `ternctl --json status` (jq path without
+# the dot: states.good, table.entries, revoked ...).
+ctl_status() {
+    ctl --json status 2>/dev/null | jq -r "(if has(\"result\") then .result else . end) | .$1"
+}
 
 # ctl_wait NAME FIELD VALUE [SECONDS]: waits (bounded, default 20 s) until
 # FIELD of certificate NAME equals VALUE.
@@ -215,6 +225,12 @@ table_is() {
     [ -f "$cert" ] || cert=$PKI/$1.pem
     table_get "$(pki_key "$cert")" "$out" && cmp -s "$out" "$2"
 }
+
+# requests_at_least LOG N: the fake responder logged at least N requests.
+requests_at_least() { [ "$(fake_requests "$1")" -ge "$2" ]; }
+
+# cache_files_at_least N: $CACHE holds at least N files.
+cache_files_at_least() { [ "$(find "$CACHE" -maxdepth 1 -type f | wc -l)" -ge "$1" ]; }
 
 # cache_holds FILE.der: some file in $CACHE contains FILE's bytes (whatever
 # the cache's own file format around them).

@@ -38,8 +38,8 @@ CTL_CERTS=""
 rc=$?
 sed 's/^/  --check| /' "$W/out"
 check "--check: syntax error exits non-zero" test "$rc" -ne 0
-check "--check: syntax error at file:line:column" \
-    grep -qE 'broken-syntax.yaml:3:[0-9]+' "$W/out"
+check "--check: syntax error at file:line:column (line 3, or 4 where libyaml notices)" \
+    grep -qE 'broken-syntax.yaml:[34]:[0-9]+' "$W/out"
 "$TERN_CONTROL" --check "$W/broken-keys.yaml" >"$W/out" 2>&1
 rc=$?
 sed 's/^/  --check| /' "$W/out"

@@ -25,7 +25,7 @@ for c in ecdsa rsa muststaple; do
 done
 table_get "$key" "$W/held.der"
 check_eq "table: ecdsa staple verifies" "$(table_status ecdsa)" good
-check "cache: written" wait_for 5 test "$(ls -A "$CACHE" | wc -l)" -ge 3
+check "cache: written" wait_for 5 cache_files_at_least 3
 
 # A reader that looks the staple up every 20 ms for 8 s and counts what it
 # gets: the same bytes, or anything else.

@@ -88,27 +88,53 @@ check_eq "json: strictdown last_reason" "$(ctl_field strictdown last_reason)" co
 check "json: strictdown has an error message" test -n "$(ctl_field strictdown last_error)"
 
 # --- ternctl certs (the table for people) ---
-for c in ecdsa:good rsa:good revoked:revoked unknown:unknown casigned:good \
-    noocsp:no-ocsp-url strictdown:failing muststaple:good; do
+for c in ecdsa:good rsa:good revoked:revoked! unknown:unknown casigned:good \
+    noocsp:no-ocsp-url "strictdown:failing (at risk)" muststaple:good; do
     name=${c%%:*} state=${c#*:}
-    check "certs: $name row shows $state" ctl_row_has "$name" $state
+    check_eq "certs: $name STATE column" "$(ctl_certs_col "$name" STATE)" "$state"
 done
-check "certs: ecdsa row shows the key prefix" ctl_row_contains ecdsa "${key:0:12}"
+check_eq "certs: muststaple MUST_STAPLE column" "$(ctl_certs_col muststaple MUST_STAPLE)" yes
+check_eq "certs: ecdsa MUST_STAPLE column" "$(ctl_certs_col ecdsa MUST_STAPLE)" no
+check_eq "certs: noocsp LAST_ERROR column is empty" "$(ctl_certs_col noocsp LAST_ERROR)" -
+check "certs: strictdown LAST_ERROR column says something" \
+    bash -c '[ -n "$(ctl_certs_col strictdown LAST_ERROR)" ] && [ "$(ctl_certs_col strictdown LAST_ERROR)" != - ]'
+check_eq "certs: ecdsa KEY column is the key prefix" "$(ctl_certs_col ecdsa KEY)" "${key:0:12}"
+check_eq "certs: ecdsa RESPONDER column" "$(ctl_certs_col ecdsa RESPONDER)" "http://127.0.0.1:$port"
+
+# --- ternctl status ---
+for c in good:4 revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0 invalid:0; do
+    check_eq "status: states.${c%%:*}" "$(ctl_status "states[\"${c%%:*}\"]")" "${c#*:}"
+done
+check_eq "status: certificates" "$(ctl_status certificates)" 8
+check_eq "status: revoked count" "$(ctl_status revoked)" 1
+check_eq "status: must-staple at risk (strictdown)" "$(ctl_status must_staple_at_risk)" 1
+check_eq "status: table entries (good, revoked, unknown staples)" "$(ctl_status table.entries)" 6
+check_eq "status: table name is ours" "$(ctl_status table.name)" "$TABLE"
+check_eq "staple_dump agrees on the entry count" "$("$STAPLE_DUMP" "$TABLE" | tail -1)" "entries=6"
 check "certs: one row per certificate" test "$(ctl certs | grep -cE '^(ecdsa|rsa|revoked|unknown|noocsp|muststaple|casigned|strictdown) ')" -eq 8
 check "cert: revoked is shown as revoked" bash -c "ctl cert revoked | grep -qi revoked"
 check "cert: strictdown shows the must-staple warning" bash -c "ctl cert strictdown | grep -i 'warn' | grep -qi 'true\|yes'"
-check "cert: unknown name fails with a non-zero exit" refuses ctl cert no-such-cert
+ctl cert no-such-cert >/dev/null 2>&1
+check_eq "cert: unknown name, exit 1 (the daemon says no)" "$?" 1
+"$TERNCTL" --socket "$W/nobody.sock" certs >/dev/null 2>&1
+check_eq "ternctl: no daemon on the socket, exit 3" "$?" 3
+ctl no-such-command >/dev/null 2>&1
+check_eq "ternctl: unknown command, exit 2" "$?" 2
 check "log: revoked is reported loudly" grep -qi "revoked" "$W/control.log"
 
 # Must-Staple warning before the staple's nextUpdate: raise the threshold
 # above the staple's day of validity (the stapler section is read at start:
 # restart; the staples come back from the disk cache).
-ctl_stop
+kill -TERM "$CTL_PID"
+wait "$CTL_PID"
+check_eq "tern-control exits 0 on SIGTERM" "$?" 0
+CTL_PID=
+check_eq "table: staples stay after a clean stop" "$(table_status ecdsa)" good
 CTL_MUST_STAPLE_WARNING=2d ctl_write_config
 ctl_start || { echo "FAIL tern-control restart"; exit 1; }
 check "json: muststaple now warned (nextUpdate within 2d)" \
     ctl_wait muststaple must_staple_warning true 5
-check "certs: muststaple marked at risk" bash -c "ctl certs | grep '^muststaple ' | grep -q 'at risk'"
+check_eq "certs: muststaple marked at risk" "$(ctl_certs_col muststaple STATE)" "good (at risk)"
 check_eq "json: ecdsa is not must-staple, so not warned" "$(ctl_field ecdsa must_staple_warning)" false
 check_eq "table: muststaple still stapled while warned" "$(table_status muststaple)" good
 check_done
