@@ -678,8 +678,14 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             rtt_sample(st, c, (uint32_t)(now - c->rtt_start));
         c->rtt_active = 0;
         enter_established(st, c, now);
-        st->cnt.c[TCP_CNT_ACCEPTED]++;
-        tcp_event(st, c, TCP_EV_ACCEPTED);
+        if (c->announced) {
+            /* simultaneous open of our own tcp_connect */
+            st->cnt.c[TCP_CNT_CONNECTED]++;
+            tcp_event(st, c, TCP_EV_CONNECTED);
+        } else {
+            st->cnt.c[TCP_CNT_ACCEPTED]++;
+            tcp_event(st, c, TCP_EV_ACCEPTED);
+        }
     }
 
     /* timestamps: remember the newest TSval of an in-order segment

@@ -361,6 +361,54 @@ static void test_ephemeral_stride(void)
     net_free(&n);
 }
 
+static void test_simultaneous_open_and_close(void)
+{
+    struct tcp_stack_params pa, pb;
+    net_default_params(&pa);
+    net_default_params(&pb);
+    pa.eport_min = pa.eport_max = 5000;
+    pb.eport_min = pb.eport_max = 6000;
+    struct net n;
+    net_init(&n, &pa, &pb);
+    int64_t ha = tcp_connect(n.st[0], ADDR_A, ADDR_B, 6000, NULL, n.now);
+    int64_t hb = tcp_connect(n.st[1], ADDR_B, ADDR_A, 5000, NULL, n.now);
+    CHECK(ha >= 0 && hb >= 0);
+    n.app[0].h = (tcp_handle_t)ha;
+    n.app[1].h = (tcp_handle_t)hb;
+    net_run(&n, n.now + 100000, NULL);
+    CHECK_EQ_INT(n.app[0].connected, 1);
+    CHECK_EQ_INT(n.app[1].connected, 1);
+    CHECK_EQ_INT(n.app[0].accepted + n.app[1].accepted, 0);
+    CHECK_EQ_INT(tcp_send(n.st[0], n.app[0].h, "ping", 4, n.now), 4);
+    CHECK_EQ_INT(tcp_send(n.st[1], n.app[1].h, "pong", 4, n.now), 4);
+    /* simultaneous close: both FINs cross; both go through CLOSING */
+    tcp_shutdown(n.st[0], n.app[0].h, n.now);
+    tcp_shutdown(n.st[1], n.app[1].h, n.now);
+    net_run(&n, n.now + 100000, NULL);
+    CHECK(n.app[0].rx_len == 4 && memcmp(n.app[0].rx, "pong", 4) == 0);
+    CHECK(n.app[1].rx_len == 4 && memcmp(n.app[1].rx, "ping", 4) == 0);
+    CHECK_EQ_INT(n.app[0].closed, 1);
+    CHECK_EQ_INT(n.app[1].closed, 1);
+    CHECK_EQ_INT(tcp_stack_counters(n.st[0])->conns_by_state[TCP_STATE_TIME_WAIT], 1);
+    CHECK_EQ_INT(tcp_stack_counters(n.st[1])->conns_by_state[TCP_STATE_TIME_WAIT], 1);
+    net_free(&n);
+}
+
+static void test_accept_refused(void)
+{
+    struct net n;
+    net_init(&n, NULL, NULL);
+    n.app[1].refuse = true;
+    start(&n);
+    net_run(&n, n.now + 100000, NULL);
+    CHECK_EQ_INT(n.app[1].accepted, 1);
+    CHECK_EQ_INT(n.app[1].closed, 0);
+    CHECK_EQ_INT(n.app[0].closed, 1);
+    CHECK_EQ_INT(n.app[0].reason, TCP_CLOSE_RESET);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[1]), 0);
+    net_free(&n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) {
@@ -388,5 +436,7 @@ int main(int argc, char **argv)
     test_refused_and_many_conns();
     test_stale_handles_and_params();
     test_ephemeral_stride();
+    test_simultaneous_open_and_close();
+    test_accept_refused();
     return check_exit();
 }
