@@ -193,6 +193,8 @@ struct tcp_stack_params {
                                     traffic either way for this long; 0 = off;
                                     per connection: tcp_set_idle_timeout() */
     uint32_t timer_tick_us;      /* timer wheel granularity; default 1 ms */
+    uint32_t challenge_ack_limit; /* RFC 5961 challenge ACKs per second per
+                                     stack; default 1000 */
 
     /* RFC 6528 ISN and RFC 4987 SYN-cookie key. Give each process fresh
      * random bytes; the same key on every core of a process is fine. */

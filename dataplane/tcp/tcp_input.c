@@ -117,6 +117,7 @@ static void send_cookie_synack(struct tcp_stack *st, const struct seg *s, uint64
 }
 
 static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, uint64_t now);
+static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 
 /* The final ACK of a cookie handshake: rebuild the connection from the
  * cookie and the echoed timestamp. */
@@ -344,9 +345,8 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
     uint32_t lo = c->snd_una - (c->max_sndwnd > 65535u ? c->max_sndwnd : 65535u);
     if (seq_lt(ack, lo)) {
         /* RFC 5961 5.2: too old to be an honest duplicate */
-        st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
         st->cnt.c[TCP_CNT_DROP_BAD_ACK]++;
-        tcp_send_ack(st, c, now);
+        challenge_ack(st, c, now);
         return false;
     }
     uint32_t new_wnd = (uint32_t)h->window << c->snd_wscale;
@@ -595,8 +595,19 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
            (seq_le(c->rcv_nxt, seq + seglen - 1) && seq_lt(seq + seglen - 1, c->rcv_nxt + wnd));
 }
 
+/* RFC 5961 7: challenge ACKs are rate limited per stack, so that a flood of
+ * forged RSTs/SYNs cannot turn the stack into an ACK amplifier. */
 static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
+    if (now - st->chack_epoch >= 1000000u) {
+        st->chack_epoch = now;
+        st->chack_left = st->p.challenge_ack_limit;
+    }
+    if (st->chack_left == 0) {
+        st->cnt.c[TCP_CNT_CHALLENGE_ACK_LIMITED]++;
+        return;
+    }
+    st->chack_left--;
     st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
     tcp_send_ack(st, c, now);
 }

@@ -158,6 +158,8 @@ struct tcp_stack {
     bool dispatching;
 
     uint32_t eport_next;
+    uint64_t chack_epoch;     /* challenge-ACK budget window start */
+    uint32_t chack_left;
     uint32_t ooo_max;
 };
 

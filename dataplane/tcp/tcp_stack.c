@@ -66,6 +66,7 @@ static void fill_defaults(struct tcp_stack_params *p)
     if (!p->keepalive_intvl_us) p->keepalive_intvl_us = 10000000;
     if (!p->keepalive_probes) p->keepalive_probes = 5;
     if (!p->timer_tick_us) p->timer_tick_us = 1000;
+    if (!p->challenge_ack_limit) p->challenge_ack_limit = 1000;
     if (!p->eport_min && !p->eport_max) {
         p->eport_min = 32768;
         p->eport_max = 60999;
@@ -150,6 +151,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_stack_params *params,
     st->n_free = n;
     st->tw_head = st->tw_tail = TCP_NO_IDX;
     st->eport_next = p.eport_min;
+    st->chack_left = p.challenge_ack_limit;
     st->cnt.conns_by_state[TCP_STATE_CLOSED] = n;
     return st;
 

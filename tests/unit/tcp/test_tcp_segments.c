@@ -201,6 +201,16 @@ static void test_challenge_ack(void)
     CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_DROP_BAD_ACK), 1);
     p.rcv_nxt -= 5000;
     p.snd_nxt = save;
+    /* a flood of forged in-window RSTs: at most 1000 challenge ACKs a
+     * second (the two above count) */
+    for (int k = 0; k < 3000; k++) {
+        p.snd_nxt = save + 1 + (uint32_t)k % 1000;
+        peer_send(&p, TCP_FLAG_RST, NULL, 0);
+    }
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_CHALLENGE_ACK), 1000);
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_CHALLENGE_ACK_LIMITED), 2002);
+    CHECK_EQ_INT(n.app[1].closed, 0);
+    p.snd_nxt = save;
     /* the exact RST ends it */
     peer_send(&p, TCP_FLAG_RST, NULL, 0);
     CHECK_EQ_INT(n.app[1].closed, 1);
