@@ -48,7 +48,7 @@ struct app {
     size_t rx_len, rx_cap;
     const uint8_t *tx;
     size_t tx_len, tx_off;
-    bool shut_after_tx, close_on_eof;
+    bool shut_after_tx, close_on_eof, close_pending;
 };
 
 struct net {
@@ -89,7 +89,14 @@ static inline void app_pump(struct app *a)
             break;
         a->tx_off += (size_t)r;
     }
-    if (a->tx && a->tx_off == a->tx_len && a->shut_after_tx) {
+    bool tx_done = !a->tx || a->tx_off == a->tx_len;
+    if (tx_done && a->close_pending) {
+        /* close only once everything is queued and the peer is done */
+        a->close_pending = false;
+        a->shut_after_tx = false;
+        tcp_close(n->st[a->id], a->h, n->now);
+        a->h = TCP_HANDLE_INVALID;
+    } else if (a->tx && tx_done && a->shut_after_tx) {
         a->shut_after_tx = false;
         tcp_shutdown(n->st[a->id], a->h, n->now);
     }
@@ -110,8 +117,10 @@ static inline void app_drain(struct app *a)
         }
         if (r == -ESHUTDOWN && !a->eof) {
             a->eof = true;
-            if (a->close_on_eof)
-                tcp_close(n->st[a->id], a->h, n->now);
+            if (a->close_on_eof) {
+                a->close_pending = true;
+                app_pump(a);
+            }
         }
         break;
     }
