@@ -617,20 +617,26 @@ void tcp_dispatch(struct tcp_stack *st)
             o->writable(st->ctx, h, c->user);
         if ((ev & TCP_EV_PEER_CLOSED) && c->announced && !c->user_closed && o->peer_closed)
             o->peer_closed(st->ctx, h, c->user);
+        /* A normal end waits until the upper layer has consumed every
+         * received byte (tcp_recv_consume re-queues the event), so that
+         * closed() never takes readable data away with the handle. */
+        bool tell = c->announced && !c->user_closed;
+        bool normal = !c->zombie || c->close_reason == TCP_CLOSE_NORMAL;
+        if ((ev & TCP_EV_CLOSED) && tell && normal && c->rb_len) {
+            c->close_deferred = 1;
+            continue;
+        }
         if ((ev & TCP_EV_CLOSED) && !c->zombie) {
-            /* entered TIME_WAIT: the upper layer is done, the stack keeps
-             * the entry until the timer ends */
-            if (c->announced && !c->user_closed && o->closed) {
-                c->user_closed = 1;
-                o->closed(st->ctx, h, c->user, TCP_CLOSE_NORMAL);
-            }
+            /* entered TIME_WAIT: the upper layer is done with it; the
+             * stack keeps the entry until the timer ends */
             c->user_closed = 1;
+            if (tell && o->closed)
+                o->closed(st->ctx, h, c->user, TCP_CLOSE_NORMAL);
         }
         if (c->zombie && !c->in_evq) {
-            if (c->announced && !c->user_closed && o->closed) {
-                c->user_closed = 1; /* handle invalid from here on */
+            c->user_closed = 1; /* handle invalid from here on */
+            if (tell && o->closed)
                 o->closed(st->ctx, h, c->user, (enum tcp_close_reason)c->close_reason);
-            }
             if (!c->in_evq)
                 tcp_conn_free(st, c);
         }

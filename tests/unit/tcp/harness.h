@@ -49,6 +49,7 @@ struct app {
     const uint8_t *tx;
     size_t tx_len, tx_off;
     bool shut_after_tx, close_on_eof, close_pending;
+    size_t read_chunk; /* a slow reader: at most this much per event or tick */
 };
 
 struct net {
@@ -105,12 +106,18 @@ static inline void app_pump(struct app *a)
 static inline void app_drain(struct app *a)
 {
     struct net *n = a->net;
-    for (int i = 0; i < 100000; i++) {
+    size_t budget = a->read_chunk ? a->read_chunk : SIZE_MAX;
+    for (int i = 0; i < 100000 && budget; i++) {
         if (a->rx_cap - a->rx_len < 65536) {
             a->rx_cap = a->rx_cap ? a->rx_cap * 2 : 1 << 20;
             a->rx = realloc(a->rx, a->rx_cap);
         }
-        ssize_t r = tcp_recv(n->st[a->id], a->h, a->rx + a->rx_len, a->rx_cap - a->rx_len, n->now);
+        size_t want = a->rx_cap - a->rx_len;
+        if (want > budget)
+            want = budget;
+        ssize_t r = tcp_recv(n->st[a->id], a->h, a->rx + a->rx_len, want, n->now);
+        if (r > 0)
+            budget -= (size_t)r;
         if (r > 0) {
             a->rx_len += (size_t)r;
             continue;
@@ -352,9 +359,13 @@ static inline bool net_run(struct net *n, uint64_t until, bool (*done)(struct ne
         if (next_tick > until)
             break;
         n->now = next_tick;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 2; i++) {
             if (n->st[i])
                 tcp_timers_run(n->st[i], n->now);
+            if (n->app[i].read_chunk && n->app[i].auto_read && n->app[i].h != TCP_HANDLE_INVALID &&
+                !n->app[i].eof)
+                app_drain(&n->app[i]);
+        }
         next_tick += 1000;
     }
     if (n->now < until)

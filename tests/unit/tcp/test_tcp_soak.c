@@ -50,6 +50,10 @@ static void soak_one(unsigned seed)
     n.app[1].tx_len = lb;
     n.app[1].shut_after_tx = true;
     n.app[1].close_on_eof = true;
+    if (RND() % 3 == 0)
+        n.app[1].read_chunk = 1 + RND() % 20000; /* B reads slowly: zero windows */
+    if (RND() % 4 == 0)
+        n.app[0].read_chunk = 1 + RND() % 5000;
     CHECK(tcp_listen(n.st[1], ADDR_B, 443, NULL) >= 0);
     int64_t h = tcp_connect(n.st[0], ADDR_A, ADDR_B, 443, NULL, n.now);
     CHECK(h >= 0);
@@ -58,9 +62,9 @@ static void soak_one(unsigned seed)
     if (!ok || n.app[1].rx_len != la || n.app[0].rx_len != lb || n.oracle_bad)
         fprintf(stderr,
                 "soak seed %u FAILED: loss %u dup %u reorder %u lat %u snd %u/%u rcv %u/%u mss %u/%u "
-                "ts %d sack %d nagle %d: got %zu/%zu of %zu/%zu eof %d/%d closed %d/%d (%d/%d)\n",
+                "ts %d sack %d nagle %d slow %zu/%zu: got %zu/%zu of %zu/%zu eof %d/%d closed %d/%d (%d/%d)\n",
                 seed, n.loss_pct, n.dup_pct, n.reorder_pct, n.latency_us, pa.sndbuf, pb.sndbuf,
-                pa.rcvbuf, pb.rcvbuf, pa.mss, pb.mss, !pa.no_timestamps, !pb.no_sack, pa.nagle,
+                pa.rcvbuf, pb.rcvbuf, pa.mss, pb.mss, !pa.no_timestamps, !pb.no_sack, pa.nagle, n.app[0].read_chunk, n.app[1].read_chunk,
                 n.app[1].rx_len, n.app[0].rx_len, la, lb, n.app[0].eof, n.app[1].eof,
                 n.app[0].closed, n.app[1].closed, n.app[0].reason, n.app[1].reason);
     CHECK(ok);

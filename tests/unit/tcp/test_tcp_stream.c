@@ -394,6 +394,35 @@ static void test_simultaneous_open_and_close(void)
     net_free(&n);
 }
 
+/* closed(NORMAL) never takes unread bytes away with the handle */
+static void test_close_waits_for_reader(void)
+{
+    struct net n;
+    net_init(&n, NULL, NULL);
+    n.app[1].auto_read = false;
+    start(&n);
+    CHECK(net_run(&n, n.now + 100000, a_connected));
+    CHECK_EQ_INT(tcp_send(n.st[0], n.app[0].h, "last words", 10, n.now), 10);
+    tcp_shutdown(n.st[0], n.app[0].h, n.now);
+    net_run(&n, n.now + 10000, NULL);
+    CHECK_EQ_INT(n.app[1].peer_closed, 1);
+    tcp_shutdown(n.st[1], n.app[1].h, n.now); /* B ends too, without reading */
+    net_run(&n, n.now + 10000, NULL);
+    CHECK_EQ_INT(n.app[0].closed, 1);
+    CHECK_EQ_INT(n.app[1].closed, 0); /* held back: 10 bytes unread */
+    uint8_t b[32];
+    CHECK_EQ_INT(tcp_recv(n.st[1], n.app[1].h, b, 4, n.now), 4);
+    CHECK_EQ_INT(tcp_recv(n.st[1], n.app[1].h, b + 4, sizeof(b) - 4, n.now), 6);
+    CHECK_MEM(b, "last words", 10);
+    CHECK_EQ_INT(tcp_recv(n.st[1], n.app[1].h, b, sizeof(b), n.now), -ESHUTDOWN);
+    CHECK_EQ_INT(n.app[1].closed, 0);
+    net_run(&n, n.now + 2000, NULL);
+    CHECK_EQ_INT(n.app[1].closed, 1);
+    CHECK_EQ_INT(n.app[1].reason, TCP_CLOSE_NORMAL);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[1]), 0);
+    net_free(&n);
+}
+
 static void test_accept_refused(void)
 {
     struct net n;
@@ -438,5 +467,6 @@ int main(int argc, char **argv)
     test_ephemeral_stride();
     test_simultaneous_open_and_close();
     test_accept_refused();
+    test_close_waits_for_reader();
     return check_exit();
 }
