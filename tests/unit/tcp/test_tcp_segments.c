@@ -372,6 +372,46 @@ static void test_rto_doubling_and_karn(void)
     net_free(&n);
 }
 
+static void test_rto_gives_up(void)
+{
+    struct net n;
+    cap_net(&n);
+    struct peer p;
+    tcp_handle_t h = active_open(&n, &p, 1000, 100000);
+    CHECK_EQ_INT(tcp_send(n.st[0], h, "lost", 4, n.now), 4);
+    /* RTO 300 ms doubling: 8 retransmissions by 0.3 * (2^8 - 1) = 76.5 s,
+     * the ninth expiry 60 s later (the cap) gives up: RST, closed(TIMEOUT) */
+    net_run(&n, n.now + 130000000, NULL);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 8);
+    CHECK_EQ_INT(n.app[0].closed, 0);
+    net_run(&n, n.now + 10000000, NULL);
+    CHECK_EQ_INT(n.app[0].closed, 1);
+    CHECK_EQ_INT(n.app[0].reason, TCP_CLOSE_TIMEOUT);
+    CHECK_EQ_INT(last(&n, 0)->h.flags & TCP_FLAG_RST, TCP_FLAG_RST);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[0]), 0);
+    net_free(&n);
+}
+
+static void test_orphan_fin_wait_2_times_out(void)
+{
+    struct net n;
+    cap_net(&n);
+    CHECK(tcp_listen(n.st[1], ADDR_B, 80, NULL) >= 0);
+    struct peer p;
+    tcp_handle_t h = passive_open(&n, &p, false);
+    tcp_close(n.st[1], h, n.now);
+    p.rcv_nxt++;
+    peer_send(&p, TCP_FLAG_ACK, NULL, 0); /* FIN acked, but no FIN back */
+    const struct tcp_counters *cb = tcp_stack_counters(n.st[1]);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 1);
+    net_run(&n, n.now + 59000000, NULL);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 1);
+    net_run(&n, n.now + 2000000, NULL); /* rto_max_us (60 s) later: gone */
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 0);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[1]), 0);
+    net_free(&n);
+}
+
 static void test_fast_retransmit_newreno(void)
 {
     struct net n;
@@ -788,6 +828,8 @@ int main(void)
     test_syn_retransmit_backoff();
     test_rto_doubling_and_karn();
     test_fast_retransmit_newreno();
+    test_rto_gives_up();
+    test_orphan_fin_wait_2_times_out();
     test_syn_cookies();
     test_syn_flood_legit_client();
     test_time_wait_expiry_and_reuse();
