@@ -158,7 +158,7 @@ static int cookie_ack(struct tcp_stack *st, int li, struct seg *s, uint64_t now)
     c->iss = h->ack - 1;
     c->irs = h->seq - 1;
     c->snd_una = c->snd_nxt = c->snd_max = h->ack;
-    c->rcv_nxt = c->rcv_rd = h->seq;
+    c->rcv_nxt = c->rcv_rd = c->last_ack_sent = h->seq; /* our SYN-ACK acked it */
     c->rcv_adv = c->rcv_nxt + (st->p.rcvbuf > 65535u ? 65535u : st->p.rcvbuf);
     c->snd_wnd = (uint32_t)h->window << c->snd_wscale;
     c->max_sndwnd = c->snd_wnd;
@@ -585,9 +585,14 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
     if (seq_gt(c->rcv_adv, c->rcv_nxt + wnd))
         wnd = c->rcv_adv - c->rcv_nxt;
     if (seglen == 0) {
+        /* RFC 9293's test, widened below rcv_nxt down to the rcv_nxt of
+         * our last ACK (as Linux's tcp_sequence() does with rcv_wup): a
+         * peer's ACK sent before our latest data reached it is still news
+         * about its window, even when our window is zero */
+        uint32_t lo = seq_lt(c->last_ack_sent, c->rcv_nxt) ? c->last_ack_sent : c->rcv_nxt;
         if (wnd == 0)
-            return seq == c->rcv_nxt;
-        return seq_le(c->rcv_nxt, seq) && seq_lt(seq, c->rcv_nxt + wnd);
+            return seq_le(lo, seq) && seq_le(seq, c->rcv_nxt);
+        return seq_le(lo, seq) && seq_lt(seq, c->rcv_nxt + wnd);
     }
     if (wnd == 0)
         return false;

@@ -148,13 +148,22 @@ void tcp_send_segment(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq, ui
     tcp_emit(st, &o);
 }
 
-/* A segment without data carries snd_max, not snd_nxt: after an RTO
+/* Sequence number for a segment without data. Not snd_nxt: after an RTO
  * rewinds snd_nxt the peer may already hold bytes beyond it, and a pure ACK
- * below its rcv_nxt would be refused as an old duplicate (and answered with
- * an ACK: two stacks could ping-pong ACKs forever while neither learns). */
+ * below its rcv_nxt is refused as an old duplicate (two stacks can then
+ * ping-pong ACKs while neither learns anything). snd_max, unless that lies
+ * beyond the peer's window (it shrank, or our last bytes were dropped into
+ * a zero window): then the window's right edge, which the peer accepts even
+ * with a zero window. Linux's tcp_acceptable_seq() makes the same choice. */
+static uint32_t acceptable_seq(const struct tcp_conn *c)
+{
+    uint32_t edge = c->snd_una + c->snd_wnd;
+    return seq_gt(c->snd_max, edge) ? edge : c->snd_max;
+}
+
 void tcp_send_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
-    tcp_send_segment(st, c, c->snd_max, 0, TCP_FLAG_ACK, now);
+    tcp_send_segment(st, c, acceptable_seq(c), 0, TCP_FLAG_ACK, now);
 }
 
 /* In the peer's window but maybe not at its rcv_nxt: the peer then sends a
@@ -164,7 +173,7 @@ void tcp_send_rst_conn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     if (c->state == TCP_STATE_SYN_SENT)
         return; /* nothing to reset: the peer has not answered */
-    tcp_send_segment(st, c, c->snd_max, 0, TCP_FLAG_RST, now);
+    tcp_send_segment(st, c, acceptable_seq(c), 0, TCP_FLAG_RST, now);
 }
 
 void tcp_send_syn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
