@@ -351,6 +351,11 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
     }
     uint32_t new_wnd = (uint32_t)h->window << c->snd_wscale;
     bool wnd_same = new_wnd == c->snd_wnd;
+    /* a peer that answers our zero-window probes is alive, however long
+     * its window stays shut (RFC 9293 3.8.6.1): only unanswered probes
+     * count towards giving up */
+    if (c->tmr[TCP_T_PERSIST])
+        c->retries = 0;
     if (seq_lt(c->snd_wl1, h->seq) || (c->snd_wl1 == h->seq && seq_le(c->snd_wl2, ack))) {
         c->snd_wnd = new_wnd;
         c->snd_wl1 = h->seq;
@@ -660,6 +665,13 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
         if (h->seq != c->rcv_nxt) {
             challenge_ack(st, c, now);
             return -EPROTO;
+        }
+        if (c->state == TCP_STATE_TIME_WAIT) {
+            /* RFC 1337: a RST must not cut TIME_WAIT short (a late
+             * duplicate ACK of ours draws one from the peer, and the entry
+             * may still hold bytes the upper layer has not read) */
+            st->cnt.c[TCP_CNT_TIME_WAIT_RST_IGNORED]++;
+            return 0;
         }
         st->cnt.c[TCP_CNT_RST_IN]++;
         c->reset_rcvd = 1;

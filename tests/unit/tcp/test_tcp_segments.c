@@ -606,6 +606,10 @@ static void test_time_wait_expiry_and_reuse(void)
     CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_TIME_WAIT], 1);
     CHECK_EQ_INT(last(&n, 1)->h.flags, TCP_FLAG_ACK);
     CHECK_EQ_INT(last(&n, 1)->h.ack, p.snd_nxt);
+    /* RFC 1337: a RST, even exactly at rcv_nxt, does not end TIME_WAIT */
+    peer_send(&p, TCP_FLAG_RST, NULL, 0);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_TIME_WAIT], 1);
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_TIME_WAIT_RST_IGNORED), 1);
     /* a retransmitted FIN is ACKed again */
     unsigned c0 = n.ncap[1];
     p.snd_nxt--;
