@@ -674,6 +674,15 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             return 0;
         }
         st->cnt.c[TCP_CNT_RST_IN]++;
+        if ((c->state == TCP_STATE_LAST_ACK || c->state == TCP_STATE_CLOSING) &&
+            seq_ge(c->snd_una, c->sb_seq + c->sb_len)) {
+            /* both FINs were exchanged and every byte of ours is acked:
+             * only the ACK of our FIN is missing, and a peer that already
+             * dropped its TIME_WAIT entry answers the retransmitted FIN
+             * with a RST. The conversation ended normally. */
+            tcp_conn_closed(st, c, TCP_CLOSE_NORMAL);
+            return 0;
+        }
         c->reset_rcvd = 1;
         tcp_conn_closed(st, c, TCP_CLOSE_RESET);
         return 0;

@@ -322,8 +322,8 @@ static inline int net_deliver(struct net *n, int to, uint32_t saddr, uint32_t da
     if (getenv("TCP_TRACE")) {
         struct tcp_hdr h;
         if (tcp_parse(data, len, &h) == 0)
-            fprintf(stderr, "%8llu %c->%c seq %u ack %u f %02x win %u len %u ts %u/%u sack %u [%u,%u)\n",
-                    (unsigned long long)n->now, to ? 'A' : 'B', to ? 'B' : 'A', h.seq, h.ack,
+            fprintf(stderr, "%8llu %c->%c %u>%u seq %u ack %u f %02x win %u len %u ts %u/%u sack %u [%u,%u)\n",
+                    (unsigned long long)n->now, to ? 'A' : 'B', to ? 'B' : 'A', h.sport, h.dport, h.seq, h.ack,
                     h.flags, h.window, len - h.hdr_len, h.ts_val, h.ts_ecr, h.n_sack,
                     h.sack[0][0], h.sack[0][1]);
     }
