@@ -480,6 +480,54 @@ static void test_deadline_and_backpressure(void)
     tls_conn_release(c);
 }
 
+/* A worker whose output buffer (1024 bytes) is smaller than the server's
+ * flight (certificates, staple): the handshake proceeds as the caller pulls
+ * and reads, never losing a byte. */
+static void test_small_output_buffer(struct tls_ticket_keys *keys)
+{
+    struct tls_config *cfg = env_config_bufs(&E, keys, 0, 1024, 1024);
+    char err[256];
+    struct tls_worker *w = cfg ? tls_worker_new(cfg, 3, err, sizeof(err)) : NULL;
+    CHECK(w != NULL);
+    if (w == NULL) {
+        tls_config_free(cfg);
+        return;
+    }
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        struct tls_conn *c = tls_conn_accept(w, 0, T0);
+        CHECK(c != NULL);
+        if (c == NULL || client_new(&E, &cl, &o) != 0)
+            break;
+        bool done = false;
+        size_t moved = 0;
+        for (int rounds = 0; rounds < 200 && !done; rounds++) {
+            SSL_do_handshake(cl.ssl);
+            if (to_server(&cl, c) < 0)
+                break;
+            moved += to_client(c, &cl);
+            char buf[16];
+            if (tls_conn_read(c, buf, sizeof(buf)) < 0)
+                break;
+            moved += to_client(c, &cl);
+            done = SSL_is_init_finished(cl.ssl) &&
+                   tls_conn_state(c) == TLS_CONN_ESTABLISHED;
+        }
+        CHECK(done);
+        CHECK(moved > 1024); /* the flight really exceeded the buffer */
+        long len;
+        const unsigned char *st = client_staple(&cl, &len);
+        CHECK(st != NULL && len == (long)E.resp_len[LEAF_WWW_EC]);
+        CHECK_EQ_INT(exchange(&cl, c), 0);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
+    tls_worker_free(w);
+    tls_config_free(cfg);
+}
+
 static void test_pool_and_config_errors(void)
 {
     struct tls_conn *held[9];
@@ -543,6 +591,7 @@ int main(int argc, char **argv)
         test_hostile_input();
         test_renegotiation_refused();
         test_deadline_and_backpressure();
+        test_small_output_buffer(keys);
         test_pool_and_config_errors();
         for (int i = 0; i < TLS_CTR_MAX; i++)
             if (ctr(W[0], i))
