@@ -3,6 +3,11 @@
  *
  *   tls_bench PKI_DIR [ITERATIONS]
  *
+ * A second table measures scaling: handshakes per second (client and server
+ * in each thread, TLS 1.3 ECDSA full with staple) with 1 and 2 threads, each
+ * with its own tern worker, against raw OpenSSL sharing one SSL_CTX. On a
+ * machine with 2 cores shared with other work the ratio is only indicative.
+ *
  * PKI_DIR is made by tests/unit/tls/mkpki.sh (bench/tls/run-bench does it):
  * www-ec and www-rsa certificates and their real OCSP responses.
  *
@@ -35,6 +40,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include "stapler/staple_table.h"
 #include "tls_config.h"
@@ -428,6 +434,108 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
     return rc;
 }
 
+/* ---- scaling over threads --------------------------------------------- */
+
+enum scale_mode { S_TERN, S_TERN_LIBCTX, S_SHARED_CTX, S_N };
+static const char *const scale_names[S_N] = {"tern (SSL_CTX per worker)",
+                                             "tern + OSSL_LIB_CTX per worker",
+                                             "raw OpenSSL, one shared SSL_CTX"};
+
+struct scale_arg {
+    pthread_barrier_t *start;
+    struct tern_side *t;  /* NULL: raw with sctx */
+    SSL_CTX *sctx, *cctx;
+    unsigned n;
+    int bad;
+    double cpu_us; /* thread CPU over the run */
+};
+
+static void *scale_thread(void *p)
+{
+    struct scale_arg *a = p;
+    pthread_barrier_wait(a->start);
+    double t0 = thread_us();
+    for (unsigned i = 0; i < a->n; i++) {
+        int resumed;
+        double us = a->t ? tern_handshake(a->t, a->cctx, NULL, NULL, &resumed)
+                         : raw_handshake(a->sctx, a->cctx, NULL, NULL, &resumed);
+        if (us < 0)
+            a->bad++;
+    }
+    a->cpu_us = thread_us() - t0;
+    return NULL;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Handshakes per second with NTHREADS threads in mode M; *CPU_US gets the
+ * CPU time per handshake (client and server), which grows with contention
+ * that spins and, unlike the rate, does not depend on other load. */
+static double scale_run(enum scale_mode m, unsigned nthreads, unsigned per_thread,
+                        double *cpu_us)
+{
+    struct tern_side t[2] = {{0}};
+    struct scale_arg a[2];
+    pthread_t th[2];
+    pthread_barrier_t start;
+    SSL_CTX *shared = m == S_SHARED_CTX ? raw_server_ctx(KT_EC, 1) : NULL;
+    pthread_barrier_init(&start, NULL, nthreads + 1);
+    for (unsigned i = 0; i < nthreads; i++) {
+        /* Workers are built here, on the main thread, as at start-up. */
+        if (m != S_SHARED_CTX && tern_setup(&t[i], KT_EC, m == S_TERN_LIBCTX) != 0)
+            return -1;
+        a[i] = (struct scale_arg){.start = &start, .t = m == S_SHARED_CTX ? NULL : &t[i],
+                                  .sctx = shared, .cctx = client_ctx(TLS1_3_VERSION),
+                                  .n = per_thread};
+        pthread_create(&th[i], NULL, scale_thread, &a[i]);
+    }
+    pthread_barrier_wait(&start);
+    double t0 = wall_s();
+    int bad = 0;
+    double cpu = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        bad += a[i].bad;
+        cpu += a[i].cpu_us;
+    }
+    *cpu_us = cpu / (nthreads * per_thread);
+    double dt = wall_s() - t0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        SSL_CTX_free(a[i].cctx);
+        if (m != S_SHARED_CTX)
+            tern_teardown(&t[i]);
+    }
+    SSL_CTX_free(shared);
+    pthread_barrier_destroy(&start);
+    if (bad) {
+        fprintf(stderr, "scaling %s: %d handshakes failed\n", scale_names[m], bad);
+        return -1;
+    }
+    return nthreads * per_thread / dt;
+}
+
+static void scaling_table(void)
+{
+    unsigned n = iters;
+    printf("\nscaling: TLS1.3 ECDSA full handshakes per second, client and server in\n"
+           "each thread (%u per thread); 2 cores here, shared with other work\n\n", n);
+    printf("%-34s%10s%10s%7s%12s%12s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
+           "1 thr us/hs", "2 thr us/hs");
+    for (int m = 0; m < S_N; m++) {
+        double c1 = 0, c2 = 0;
+        double one = scale_run((enum scale_mode)m, 1, n, &c1);
+        double two = scale_run((enum scale_mode)m, 2, n, &c2);
+        printf("%-34s%10.0f%10.0f%7.2f%12.1f%12.1f\n", scale_names[m], one, two, two / one,
+               c1, c2);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -509,6 +617,8 @@ int main(int argc, char **argv)
         printf("%+9.1f us%s\n", r[M_TERN] - r[M_TUNED], rc ? "  FAILED" : "");
         fflush(stdout);
     }
+    if (getenv("TLS_BENCH_NO_SCALING") == NULL)
+        scaling_table();
     EVP_PKEY_CTX_free(x_kctx);
     EVP_PKEY_free(x_peer);
     EVP_PKEY_free(sign_key[KT_EC]);
