@@ -102,6 +102,30 @@ static void test_staple_absent_expired_not_requested(void)
     client_free(&cl);
     tls_conn_release(c);
 
+    /* With the loop's clock, a staple one second from its nextUpdate is
+     * already withheld (the clock may be a second old). */
+    int64_t now = (int64_t)time(NULL);
+    CHECK_EQ_INT(staple_table_publish(E.writer, E.leaf_key[LEAF_DEFAULT], E.resp[LEAF_DEFAULT],
+                                      (uint32_t)E.resp_len[LEAF_DEFAULT], now - 60, now + 1),
+                 0);
+    tls_worker_set_time(W[0], now);
+    expired = ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED);
+    o = (struct client_opts){.sni = "default.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    CHECK(client_staple(&cl, &len) == NULL);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED), expired + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* ... and sent while it has more than that second left. */
+    CHECK_EQ_INT(env_publish(&E, LEAF_DEFAULT, 30), 0);
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    const unsigned char *st = client_staple(&cl, &len);
+    CHECK(st != NULL && len == (long)E.resp_len[LEAF_DEFAULT]);
+    client_free(&cl);
+    tls_conn_release(c);
+    tls_worker_set_time(W[0], 0);
+    CHECK_EQ_INT(staple_table_remove(E.writer, E.leaf_key[LEAF_DEFAULT]), 0);
+
     /* A client that does not ask gets nothing and is counted so. */
     uint64_t nr = ctr(W[0], TLS_CTR_STAPLE_NOT_REQUESTED);
     o = (struct client_opts){.sni = "www.example.test", .no_status = true};
