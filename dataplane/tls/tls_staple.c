@@ -64,6 +64,29 @@ static int fetch_staple(struct tls_worker *w, const uint8_t *key,
     return len;
 }
 
+/* For a strict certificate set and a client that did not ask for a staple
+ * (so the status callback will not run): is there a valid staple for at
+ * least one of the set's certificates? Called from the servername callback,
+ * once all ClientHello extensions are parsed. */
+int _tls_staple_strict_check(struct tls_conn *c)
+{
+    struct tls_worker *w = c->w;
+    const struct tls_wcert *wc = w->certs[c->certset];
+    if (wc[0].policy != TLS_STAPLE_STRICT ||
+        SSL_get_tlsext_status_type(c->ssl) == TLSEXT_STATUSTYPE_ocsp)
+        return 0;
+    if (w->cfg->staple_table != NULL) {
+        int64_t now = w->now ? w->now + 1 : (int64_t)time(NULL);
+        for (unsigned i = 0; i < TLS_CERTSET_MAX_CERTS && wc[i].leaf != NULL; i++)
+            if (staple_table_lookup(w->cfg->staple_table, wc[i].leaf_key, now,
+                                    w->staple_buf, w->staple_cap, NULL) > 0)
+                return 0;
+    }
+    tls_count(w, TLS_CTR_UNSTAPLED_REFUSED);
+    _tls_conn_fail(c, TLS_REASON_NO_STAPLE);
+    return -1;
+}
+
 /* OpenSSL calls this only when the client sent status_request, after it
  * chose the certificate (so SSL_get_certificate is the leaf to staple). */
 int _tls_status_cb(SSL *ssl, void *arg)

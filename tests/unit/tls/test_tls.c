@@ -154,9 +154,21 @@ static void test_must_staple(void)
         client_free(&cl);
         tls_conn_release(c);
     }
-    /* Once the control plane publishes a staple, the same handshake works. */
+    /* A client that does not ask for a staple is refused as well: the
+     * policy is about the certificate, not the client. */
+    struct client_opts o = {.sni = "strict.test", .no_status = true};
+    uint64_t refused = ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED);
+    CHECK(full(&cl, &c, &o, 0) != 0);
+    CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NO_STAPLE);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED), refused + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* Once the control plane publishes a staple, the same handshakes work. */
     CHECK_EQ_INT(env_publish(&E, LEAF_STRICT, 3600), 0);
-    struct client_opts o = {.sni = "strict.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    client_free(&cl);
+    tls_conn_release(c);
+    o.no_status = false;
     CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
     const unsigned char *st = client_staple(&cl, &len);
     CHECK(st != NULL && len == (long)E.resp_len[LEAF_STRICT]);
