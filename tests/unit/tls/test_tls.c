@@ -421,6 +421,51 @@ static void test_hostile_input(void)
     CHECK_EQ_INT(tls_worker_conns_in_use(W[0]), 0);
 }
 
+/* After the handshake: a record whose tag does not verify, a record longer
+ * than TLS allows, and an orderly close_notify from the client. */
+static void test_established_input(void)
+{
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct tls_conn *c;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        CHECK_EQ_INT(SSL_write(cl.ssl, "tampered", 8), 8);
+        char *p;
+        long n = BIO_get_mem_data(cl.wbio, &p);
+        CHECK(n > 10);
+        if (n > 10)
+            p[n - 1] ^= 0x01; /* last byte of the tag */
+        CHECK(to_server(&cl, c) > 0);
+        char buf[64];
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_GARBAGE);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        static const uint8_t huge[] = {0x17, 0x03, 0x03, 0x48, 0x01, 0x00};
+        CHECK_EQ_INT(tls_conn_feed(c, huge, sizeof(huge)), (long)sizeof(huge));
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_OVERSIZED);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        uint64_t closed = ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER);
+        SSL_shutdown(cl.ssl);
+        CHECK(to_server(&cl, c) > 0);
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPIPE);
+        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_CLOSED);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NONE);
+        CHECK_EQ_INT(ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER), closed + 1);
+        CHECK_EQ_INT(tls_conn_write(c, "late", 4), -EPIPE);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
+}
+
 static void test_renegotiation_refused(void)
 {
     struct client cl;
@@ -625,6 +670,7 @@ int main(int argc, char **argv)
         test_tickets_across_cores(keys);
         test_ticket_key_file();
         test_hostile_input();
+        test_established_input();
         test_renegotiation_refused();
         test_deadline_and_backpressure();
         test_small_output_buffer(keys);
