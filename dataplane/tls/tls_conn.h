@@ -5,7 +5,9 @@
  *
  * Backpressure: feed accepts only what fits in the connection's input
  * buffer and write accepts only what fits, encrypted, in the output buffer;
- * the caller keeps the rest and retries after read or pull made room.
+ * the caller keeps the rest and retries after read or pull made room. A
+ * handshake whose flight does not fit the output buffer waits for the
+ * caller to pull and then call tls_conn_read (or feed) again.
  * All calls: owning core only. */
 #ifndef TERN_TLS_CONN_H
 #define TERN_TLS_CONN_H

@@ -102,6 +102,30 @@ static void test_staple_absent_expired_not_requested(void)
     client_free(&cl);
     tls_conn_release(c);
 
+    /* With the loop's clock, a staple one second from its nextUpdate is
+     * already withheld (the clock may be a second old). */
+    int64_t now = (int64_t)time(NULL);
+    CHECK_EQ_INT(staple_table_publish(E.writer, E.leaf_key[LEAF_DEFAULT], E.resp[LEAF_DEFAULT],
+                                      (uint32_t)E.resp_len[LEAF_DEFAULT], now - 60, now + 1),
+                 0);
+    tls_worker_set_time(W[0], now);
+    expired = ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED);
+    o = (struct client_opts){.sni = "default.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    CHECK(client_staple(&cl, &len) == NULL);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED), expired + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* ... and sent while it has more than that second left. */
+    CHECK_EQ_INT(env_publish(&E, LEAF_DEFAULT, 30), 0);
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    const unsigned char *st = client_staple(&cl, &len);
+    CHECK(st != NULL && len == (long)E.resp_len[LEAF_DEFAULT]);
+    client_free(&cl);
+    tls_conn_release(c);
+    tls_worker_set_time(W[0], 0);
+    CHECK_EQ_INT(staple_table_remove(E.writer, E.leaf_key[LEAF_DEFAULT]), 0);
+
     /* A client that does not ask gets nothing and is counted so. */
     uint64_t nr = ctr(W[0], TLS_CTR_STAPLE_NOT_REQUESTED);
     o = (struct client_opts){.sni = "www.example.test", .no_status = true};
@@ -130,9 +154,21 @@ static void test_must_staple(void)
         client_free(&cl);
         tls_conn_release(c);
     }
-    /* Once the control plane publishes a staple, the same handshake works. */
+    /* A client that does not ask for a staple is refused as well: the
+     * policy is about the certificate, not the client. */
+    struct client_opts o = {.sni = "strict.test", .no_status = true};
+    uint64_t refused = ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED);
+    CHECK(full(&cl, &c, &o, 0) != 0);
+    CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NO_STAPLE);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED), refused + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* Once the control plane publishes a staple, the same handshakes work. */
     CHECK_EQ_INT(env_publish(&E, LEAF_STRICT, 3600), 0);
-    struct client_opts o = {.sni = "strict.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    client_free(&cl);
+    tls_conn_release(c);
+    o.no_status = false;
     CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
     const unsigned char *st = client_staple(&cl, &len);
     CHECK(st != NULL && len == (long)E.resp_len[LEAF_STRICT]);
@@ -385,6 +421,51 @@ static void test_hostile_input(void)
     CHECK_EQ_INT(tls_worker_conns_in_use(W[0]), 0);
 }
 
+/* After the handshake: a record whose tag does not verify, a record longer
+ * than TLS allows, and an orderly close_notify from the client. */
+static void test_established_input(void)
+{
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct tls_conn *c;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        CHECK_EQ_INT(SSL_write(cl.ssl, "tampered", 8), 8);
+        char *p;
+        long n = BIO_get_mem_data(cl.wbio, &p);
+        CHECK(n > 10);
+        if (n > 10)
+            p[n - 1] ^= 0x01; /* last byte of the tag */
+        CHECK(to_server(&cl, c) > 0);
+        char buf[64];
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_GARBAGE);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        static const uint8_t huge[] = {0x17, 0x03, 0x03, 0x48, 0x01, 0x00};
+        CHECK_EQ_INT(tls_conn_feed(c, huge, sizeof(huge)), (long)sizeof(huge));
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_OVERSIZED);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        uint64_t closed = ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER);
+        SSL_shutdown(cl.ssl);
+        CHECK(to_server(&cl, c) > 0);
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPIPE);
+        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_CLOSED);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NONE);
+        CHECK_EQ_INT(ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER), closed + 1);
+        CHECK_EQ_INT(tls_conn_write(c, "late", 4), -EPIPE);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
+}
+
 static void test_renegotiation_refused(void)
 {
     struct client cl;
@@ -480,6 +561,54 @@ static void test_deadline_and_backpressure(void)
     tls_conn_release(c);
 }
 
+/* A worker whose output buffer (1024 bytes) is smaller than the server's
+ * flight (certificates, staple): the handshake proceeds as the caller pulls
+ * and reads, never losing a byte. */
+static void test_small_output_buffer(struct tls_ticket_keys *keys)
+{
+    struct tls_config *cfg = env_config_bufs(&E, keys, 0, 1024, 1024);
+    char err[256];
+    struct tls_worker *w = cfg ? tls_worker_new(cfg, 3, err, sizeof(err)) : NULL;
+    CHECK(w != NULL);
+    if (w == NULL) {
+        tls_config_free(cfg);
+        return;
+    }
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        struct tls_conn *c = tls_conn_accept(w, 0, T0);
+        CHECK(c != NULL);
+        if (c == NULL || client_new(&E, &cl, &o) != 0)
+            break;
+        bool done = false;
+        size_t moved = 0;
+        for (int rounds = 0; rounds < 200 && !done; rounds++) {
+            SSL_do_handshake(cl.ssl);
+            if (to_server(&cl, c) < 0)
+                break;
+            moved += to_client(c, &cl);
+            char buf[16];
+            if (tls_conn_read(c, buf, sizeof(buf)) < 0)
+                break;
+            moved += to_client(c, &cl);
+            done = SSL_is_init_finished(cl.ssl) &&
+                   tls_conn_state(c) == TLS_CONN_ESTABLISHED;
+        }
+        CHECK(done);
+        CHECK(moved > 1024); /* the flight really exceeded the buffer */
+        long len;
+        const unsigned char *st = client_staple(&cl, &len);
+        CHECK(st != NULL && len == (long)E.resp_len[LEAF_WWW_EC]);
+        CHECK_EQ_INT(exchange(&cl, c), 0);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
+    tls_worker_free(w);
+    tls_config_free(cfg);
+}
+
 static void test_pool_and_config_errors(void)
 {
     struct tls_conn *held[9];
@@ -541,8 +670,10 @@ int main(int argc, char **argv)
         test_tickets_across_cores(keys);
         test_ticket_key_file();
         test_hostile_input();
+        test_established_input();
         test_renegotiation_refused();
         test_deadline_and_backpressure();
+        test_small_output_buffer(keys);
         test_pool_and_config_errors();
         for (int i = 0; i < TLS_CTR_MAX; i++)
             if (ctr(W[0], i))
