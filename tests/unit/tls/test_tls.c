@@ -353,6 +353,14 @@ static void test_ticket_key_file(void)
     if (f)
         fclose(f);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, path), -EINVAL);
+    /* The schedule: nothing before the period, one rotation after it. */
+    uint64_t g = tls_ticket_keys_generation(k2);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 1000, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4599, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4600, 3600), 1);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4601, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g + 1);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, "/nonexistent/tern"), -ENOENT);
     tls_ticket_keys_free(k1);
     tls_ticket_keys_free(k2);
