@@ -575,7 +575,12 @@ static void scaling_table(void)
            "each thread (%u per thread); 2 cores here, shared with other work\n\n", n);
     printf("%-34s%10s%10s%7s%12s%12s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
            "1 thr us/hs", "2 thr us/hs");
+    /* TLS_BENCH_SCALE_MODE=0|1|2 runs one mode (to count futex calls of one
+     * mode with strace -f -c, say). */
+    const char *only = getenv("TLS_BENCH_SCALE_MODE");
     for (int m = 0; m < S_N; m++) {
+        if (only && atoi(only) != m)
+            continue;
         double c1 = 0, c2 = 0;
         double one = scale_run((enum scale_mode)m, 1, n, &c1);
         double two = scale_run((enum scale_mode)m, 2, n, &c2);
