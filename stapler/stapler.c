@@ -1139,10 +1139,93 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
     return n_err;
 }
 
+/* Validates DER for C and, if good, makes it C's held response. PUBLISH
+ * false when the table already holds exactly these bytes (adoption after a
+ * restart). Returns true if taken. */
+static bool take_stored(struct stapler *s, struct cert *c, uint8_t *der, size_t len,
+                        int64_t now, const char *source)
+{
+    struct ocsp_verdict v;
+    struct ocsp_expect exp = {
+        .leaf = c->inv.leaf,
+        .issuer = c->inv.issuer,
+        .now = now / 1000,
+        .skew_s = s->p.clock_skew_s,
+        .held_this_update = c->published ? c->this_update : 0,
+    };
+    if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
+        free(der);
+        s->m.cache_rejected++;
+        slog(s, STAPLER_LOG_WARNING, c, "%s response rejected (%s: %s), ignored", source,
+             stapler_reason_name(v.reason), v.msg);
+        return false;
+    }
+    int rc = accept_response(s, c, der, len, &v, now, source);
+    if (rc < 0) {
+        slog(s, STAPLER_LOG_ERR, c, "staple table refused the %s response: %s", source,
+             strerror(-rc));
+        return false;
+    }
+    reschedule(s, c);
+    return true;
+}
+
+struct sweep {
+    struct stapler *s;
+    struct key_index ix;
+    uint8_t (*stale)[STAPLE_TABLE_KEY_LEN];
+    size_t n_stale, cap;
+};
+
+static int sweep_one(const struct staple_table_entry *e, void *arg)
+{
+    struct sweep *sw = arg;
+    if (*key_index_find(&sw->ix, e->key) != NULL)
+        return 0;
+    if (sw->n_stale == sw->cap) {
+        size_t cap = sw->cap ? 2 * sw->cap : 64;
+        void *p = realloc(sw->stale, cap * sizeof(*sw->stale));
+        if (p == NULL)
+            return -ENOMEM;
+        sw->stale = p;
+        sw->cap = cap;
+    }
+    memcpy(sw->stale[sw->n_stale++], e->key, STAPLE_TABLE_KEY_LEN);
+    return 0;
+}
+
+/* Withdraws table entries of certificates not configured: after a restart
+ * with a smaller configuration they would otherwise stay until their
+ * nextUpdate. Returns the number removed or -errno. */
+static int sweep_table(struct stapler *s)
+{
+    size_t size = 16;
+    while (size < 2 * s->n_certs + 2)
+        size *= 2;
+    struct sweep sw = {.s = s, .ix = {calloc(size, sizeof(struct cert *)), size - 1}};
+    if (sw.ix.slot == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_certs; i++)
+        if (s->certs[i]->inv.have_key)
+            *key_index_find(&sw.ix, s->certs[i]->inv.key) = s->certs[i];
+    int rc = staple_table_foreach(s->table, sweep_one, &sw);
+    int removed = 0;
+    for (size_t i = 0; rc >= 0 && i < sw.n_stale; i++) {
+        char hex[2 * STAPLE_TABLE_KEY_LEN + 1];
+        stapler_key_hex(sw.stale[i], hex);
+        if (staple_table_remove(s->table, sw.stale[i]) == 0) {
+            removed++;
+            slog(s, STAPLER_LOG_NOTICE, NULL,
+                 "withdrew the staple of %.16s..., no longer configured", hex);
+        }
+    }
+    free(sw.ix.slot);
+    free(sw.stale);
+    return rc < 0 ? rc : removed;
+}
+
 int stapler_load_cache(struct stapler *s)
 {
-    if (s->cache_dir == NULL)
-        return 0;
     int64_t now = now_ms(s);
     int loaded = 0;
     for (size_t i = 0; i < s->n_certs; i++) {
@@ -1151,40 +1234,39 @@ int stapler_load_cache(struct stapler *s)
             continue;
         uint8_t *der;
         size_t len;
-        int rc = stapler_cache_read(s->cache_dir, c->inv.key, s->p.max_response_bytes, &der,
-                                    &len);
-        if (rc == -ENOENT)
-            continue;
-        if (rc < 0) {
+        int rc = s->cache_dir == NULL ? -ENOENT
+                 : stapler_cache_read(s->cache_dir, c->inv.key, s->p.max_response_bytes,
+                                      &der, &len);
+        if (rc < 0 && rc != -ENOENT) {
             s->m.cache_rejected++;
-            slog(s, STAPLER_LOG_WARNING, c, "cache file unreadable, ignored: %s", strerror(-rc));
-            continue;
-        }
-        struct ocsp_verdict v;
-        struct ocsp_expect exp = {
-            .leaf = c->inv.leaf,
-            .issuer = c->inv.issuer,
-            .now = now / 1000,
-            .skew_s = s->p.clock_skew_s,
-            .held_this_update = c->published ? c->this_update : 0,
-        };
-        if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
-            free(der);
-            s->m.cache_rejected++;
-            slog(s, STAPLER_LOG_WARNING, c, "cache file rejected (%s: %s), ignored",
-                 stapler_reason_name(v.reason), v.msg);
-            continue;
-        }
-        rc = accept_response(s, c, der, len, &v, now, "cached");
-        if (rc < 0) {
-            slog(s, STAPLER_LOG_ERR, c, "staple table refused the cached response: %s",
+            slog(s, STAPLER_LOG_WARNING, c, "cache file unreadable, ignored: %s",
                  strerror(-rc));
+        }
+        if (rc == 0 && take_stored(s, c, der, len, now, "cached")) {
+            s->m.cache_loaded++;
+            loaded++;
             continue;
         }
-        s->m.cache_loaded++;
-        loaded++;
-        reschedule(s, c);
+        /* No usable file: the table may still hold what a previous run
+         * published (the table outlives tern-control). Validated like any
+         * other response before it is counted as held. */
+        uint8_t *buf = malloc(s->p.max_response_bytes);
+        if (buf == NULL)
+            continue;
+        rc = staple_table_lookup(s->table, c->inv.key, now / 1000, buf,
+                                 s->p.max_response_bytes, NULL);
+        if (rc <= 0) {
+            free(buf);
+            continue;
+        }
+        if (take_stored(s, c, buf, (size_t)rc, now, "table")) {
+            s->m.cache_loaded++;
+            loaded++;
+        }
     }
+    int rc = sweep_table(s);
+    if (rc < 0)
+        slog(s, STAPLER_LOG_WARNING, NULL, "table sweep failed: %s", strerror(-rc));
     return loaded;
 }
 

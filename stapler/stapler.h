@@ -72,14 +72,17 @@ void stapler_destroy(struct stapler *s);
 int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
                       size_t n, int *errs);
 
-/* Publishes every cached response that still validates (signature by the
- * issuer or its delegate, CertID, times against now) for the configured
- * certificates, without any network access; a corrupt or foreign file is
- * logged, counted and ignored. Call after stapler_set_certs(), before the
- * first stapler_poll(). A certificate published from the cache is next
- * fetched at its refresh point, not at once.
- * Returns the number of responses published, or -errno if the cache
- * directory cannot be read (no cache configured: 0). */
+/* Start-up without network: for each configured certificate, publishes
+ * its cached response if it still validates (signature by the issuer or
+ * its delegate, CertID, times against now); a corrupt or foreign file is
+ * logged, counted (cache_rejected) and ignored. A certificate without a
+ * usable file adopts the response a previous run left in the table, if
+ * that validates. Then withdraws table entries of certificates that are no
+ * longer configured. Call after stapler_set_certs(), before the first
+ * stapler_poll(). A certificate published here is next fetched at its
+ * refresh point, not at once.
+ * Returns the number of responses held afterwards from disk or table
+ * (>= 0); works without a cache directory (table adoption only). */
 int stapler_load_cache(struct stapler *s);
 
 /* One step of the event loop: waits up to TIMEOUT_MS (capped by the

@@ -417,7 +417,25 @@ static void test_end_to_end(void)
     CHECK_EQ_INT(m.fetches_ok, 5);
     CHECK(st(s, "renamed").this_update >= e.this_update);
     CHECK_EQ_INT(stapler_refresh(s, NULL), 3);
+    CHECK(poll_until(s, none_pending, NULL, 5000));
+    stapler_destroy(s);
 
+    /* A restart without a cache directory, with muststaple dropped from
+     * the configuration: what the table holds is validated and adopted,
+     * muststaple's staple is withdrawn, and no fetch is made. */
+    CHECK(table_get(tpath("pki/muststaple.chain.pem"), buf, sizeof(buf)) > 0);
+    struct stapler_params p2 = params(NULL);
+    s = make(&p2);
+    CHECK_EQ_INT(stapler_set_certs(s, specs2, 2, NULL), 0);
+    CHECK_EQ_INT(stapler_load_cache(s), 2);
+    CHECK_EQ_INT(st(s, "renamed").state, STAPLER_STATE_GOOD);
+    CHECK_EQ_INT(st(s, "revoked").state, STAPLER_STATE_REVOKED);
+    CHECK_EQ_INT(table_get(tpath("pki/muststaple.chain.pem"), buf, sizeof(buf)), -ENOENT);
+    CHECK(table_get(tpath("pki/ecdsa.chain.pem"), buf, sizeof(buf)) > 0);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.fetches_ok + m.fetches_failed, 0);
+    CHECK_EQ_INT(m.cache_loaded, 2);
+    CHECK(logged("no longer configured"));
     stapler_destroy(s);
     table_close();
 }
