@@ -100,6 +100,7 @@ struct stapler {
     bool destroying;
     uint32_t inflight, queued;
     struct stapler_metrics m; /* counters; gauges are computed on demand */
+    struct ocsp_delegate_memo memo; /* vetted delegated responders */
 };
 
 static const int latency_bounds_ms[] = STAPLER_LATENCY_BOUNDS_MS;
@@ -568,6 +569,10 @@ static int accept_response(struct stapler *s, struct cert *c, uint8_t *der, size
     c->next_refresh_ms = stapler_refresh_at_ms(v->this_update * 1000, v->next_update * 1000,
                                                s->p.refresh_fraction, s->p.refresh_jitter,
                                                rnd(s));
+    int64_t latest = now + (int64_t)s->p.max_refresh_s * 1000;
+    if (c->next_refresh_ms > latest)
+        c->next_refresh_ms = latest - (int64_t)(rnd(s) * s->p.refresh_jitter *
+                                                s->p.max_refresh_s * 1000.0);
     /* A window already mostly spent (a late cache load, a responder with
      * old pre-signed responses) must not turn into a tight loop. */
     if (c->next_refresh_ms < now + (int64_t)s->p.backoff_min_ms)
@@ -704,6 +709,7 @@ static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (!fetchable(c)) {
         fetch_finish(s, f, STAPLER_REASON_INTERNAL, "certificate reconfigured", now);
@@ -799,6 +805,7 @@ void stapler_params_default(struct stapler_params *p)
     memset(p, 0, sizeof(*p));
     p->refresh_fraction = 0.5;
     p->refresh_jitter = 0.05;
+    p->max_refresh_s = 43200;
     p->backoff_min_ms = 5000;
     p->backoff_max_ms = 600000;
     p->connect_timeout_ms = 5000;
@@ -815,6 +822,8 @@ static const char *check_params(const struct stapler_params *p)
         return "refresh_fraction must be inside (0, 1)";
     if (!(p->refresh_jitter >= 0.0 && p->refresh_jitter < 0.5))
         return "refresh_jitter must be inside [0, 0.5)";
+    if (p->max_refresh_s < 60)
+        return "max_refresh_s must be >= 60";
     if (p->backoff_min_ms == 0 || p->backoff_max_ms < p->backoff_min_ms)
         return "backoff_min_ms must be > 0 and <= backoff_max_ms";
     if (p->connect_timeout_ms == 0 || p->total_timeout_ms == 0)
@@ -912,6 +921,7 @@ void stapler_destroy(struct stapler *s)
         free(r->origin);
         free(r);
     }
+    ocsp_delegate_memo_clear(&s->memo);
     curl_multi_cleanup(s->multi);
     curl_global_cleanup();
     free(s->cache_dir);
@@ -1040,6 +1050,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         s->heap_cap = hcap;
 
     unsigned gen = ++s->generation;
+    struct stapler_issuer_memo memo = {0};
     for (size_t i = 0; i < s->n_certs; i++)
         if (s->certs[i]->inv.have_key)
             *key_index_find(&ix, s->certs[i]->inv.key) = s->certs[i];
@@ -1065,7 +1076,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         }
         struct stapler_inventory inv;
         char err[STAPLER_ERR_LEN];
-        int rc = stapler_inventory_load(sp, &inv, err, sizeof(err));
+        int rc = stapler_inventory_load_memo(sp, &inv, &memo, err, sizeof(err));
         struct cert *c = NULL;
         struct cert **slot = inv.have_key ? key_index_find(&ix, inv.key) : NULL;
         if (slot != NULL && *slot != NULL) {
@@ -1134,6 +1145,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         update_warning(s, out[i], now);
         reschedule(s, out[i]);
     }
+    stapler_issuer_memo_clear(&memo);
     free(ix.slot);
     free(names);
     return n_err;
@@ -1152,6 +1164,7 @@ static bool take_stored(struct stapler *s, struct cert *c, uint8_t *der, size_t 
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
         free(der);

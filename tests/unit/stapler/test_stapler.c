@@ -265,6 +265,49 @@ static void test_inventory(void)
     stapler_inventory_clear(&inv);
 }
 
+/* The issuer memo shares one parsed issuer between leaves, from chain
+ * files and from issuer files, and skips a key bundled in a chain file. */
+static void test_issuer_memo(void)
+{
+    struct stapler_issuer_memo memo = {0};
+    struct stapler_inventory a, b, c, d;
+    char err[STAPLER_ERR_LEN];
+    struct stapler_cert_spec sa = {.name = "a", .chain_path = tpath("pki/ecdsa.chain.pem")};
+    struct stapler_cert_spec sb = {.name = "b", .chain_path = tpath("pki/revoked.chain.pem")};
+    struct stapler_cert_spec sc = {.name = "c", .chain_path = tpath("pki/leaves/0.pem"),
+                                   .issuer_path = tpath("pki/inter.pem")};
+    /* leaf, its key, then the issuer: the key block is skipped */
+    const char *bundle = tpath("bundle.pem");
+    FILE *out = fopen(bundle, "w");
+    size_t n1, n2, n3;
+    uint8_t *l = load_file(tpath("pki/unknown.pem"), &n1);
+    uint8_t *k = load_file(tpath("pki/unknown.key"), &n2);
+    uint8_t *i = load_file(tpath("pki/inter.pem"), &n3);
+    fwrite(l, 1, n1, out);
+    fwrite(k, 1, n2, out);
+    fwrite(i, 1, n3, out);
+    fclose(out);
+    free(l);
+    free(k);
+    free(i);
+    struct stapler_cert_spec sd = {.name = "d", .chain_path = bundle};
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sa, &a, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sb, &b, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sc, &c, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sd, &d, &memo, err, sizeof(err)), 0);
+    CHECK(a.issuer != NULL && a.issuer == b.issuer && b.issuer == c.issuer &&
+          c.issuer == d.issuer);
+    CHECK(a.leaf != b.leaf);
+    CHECK_EQ_INT(memo.next, 1); /* parsed once */
+    stapler_issuer_memo_clear(&memo);
+    /* The inventories keep their own references. */
+    CHECK(X509_check_issued(a.issuer, a.leaf) == X509_V_OK);
+    stapler_inventory_clear(&a);
+    stapler_inventory_clear(&b);
+    stapler_inventory_clear(&c);
+    stapler_inventory_clear(&d);
+}
+
 static void test_cache_files(void)
 {
     const char *dir = tpath("cache-files");
@@ -348,10 +391,12 @@ static void test_end_to_end(void)
     CHECK(logged("REVOKED"));
     CHECK(strcmp(st(s, "ecdsa").responder, url_real) == 0);
 
-    /* Refresh planned around the midpoint of a one-day response (+/-5 %). */
+    /* Refresh planned around the midpoint of a one-day response (+/-5 %),
+     * which is also under the 12 h default cap. */
     struct stapler_cert_status e = st(s, "ecdsa");
     int64_t mid = e.this_update + (e.next_update - e.this_update) / 2;
     CHECK(e.next_refresh > mid - 4400 && e.next_refresh < mid + 4400);
+    CHECK(e.next_refresh <= time(NULL) + 43200); /* max_refresh_s caps it */
     CHECK_EQ_INT(e.consecutive_failures, 0);
 
     /* The table holds what the stapler holds, and it is the cached file. */
@@ -457,6 +502,17 @@ static void test_restart_from_cache(void)
     CHECK_EQ_INT(stapler_set_certs(s, specs, 3, NULL), 0);
     CHECK_EQ_INT(stapler_load_cache(s), 3);
     CHECK_EQ_INT(st(s, "ecdsa").state, STAPLER_STATE_GOOD);
+    {
+        /* A 10-minute cap wins over the 12 h midpoint. */
+        struct stapler_params pc = params(NULL);
+        pc.max_refresh_s = 600;
+        struct stapler *s2 = make(&pc);
+        CHECK_EQ_INT(stapler_set_certs(s2, specs, 1, NULL), 0);
+        CHECK_EQ_INT(stapler_load_cache(s2), 1); /* adopted from the table */
+        int64_t nr = st(s2, "ecdsa").next_refresh;
+        CHECK(nr <= time(NULL) + 600 && nr >= time(NULL) + 600 - 31);
+        stapler_destroy(s2);
+    }
     CHECK_EQ_INT(st(s, "revoked").state, STAPLER_STATE_REVOKED);
     uint8_t before[65536], after[65536];
     int nb = table_get(tpath("pki/ecdsa.chain.pem"), before, sizeof(before));
@@ -480,8 +536,6 @@ static void test_restart_from_cache(void)
     stapler_destroy(s);
 
     /* Corrupt ecdsa's file; put revoked's response in muststaple's file. */
-    struct stapler_cert_status *none = NULL;
-    (void)none;
     char path[1024], path2[1024];
     struct stapler_inventory inv;
     char err[STAPLER_ERR_LEN];
@@ -584,6 +638,22 @@ static void test_misbehaving(void)
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_OLDER);
     x = one_fetch(url_dead, "real-ecdsa.der", &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
+    /* Crafted answers served over HTTP; each refused, the held one kept. */
+    static const struct { const char *fake; enum stapler_reason r; } crafted[] = {
+        {"TRYLATER", STAPLER_REASON_TRY_LATER},
+        {"UNAUTHORIZED", STAPLER_REASON_UNAUTHORIZED},
+        {"OTHER", STAPLER_REASON_CERTID_MISMATCH},
+        {"FUTURE", STAPLER_REASON_THIS_UPDATE_FUTURE},
+        {"EXPIRED", STAPLER_REASON_EXPIRED},
+        {"ROGUE", STAPLER_REASON_SIGNER_UNTRUSTED},
+        {"NONEXT", STAPLER_REASON_NO_NEXT_UPDATE},
+    };
+    for (size_t i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
+        x = one_fetch(fake_url(crafted[i].fake), "real-ecdsa.der", &p);
+        CHECK_EQ_INT(x.last_reason, crafted[i].r);
+        CHECK_EQ_INT(x.consecutive_failures, 1);
+    }
+
     x = one_fetch(url_dead, NULL, &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
     CHECK_EQ_INT(x.state, STAPLER_STATE_FAILING);
@@ -802,6 +872,7 @@ int main(void)
     snprintf(url_real, sizeof(url_real), "http://127.0.0.1:%s", env_or_die("TERN_PORT"));
     snprintf(url_dead, sizeof(url_dead), "http://127.0.0.1:%s", env_or_die("TERN_PORT_DEAD"));
     test_inventory();
+    test_issuer_memo();
     test_cache_files();
     test_end_to_end();
     test_restart_from_cache();
