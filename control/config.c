@@ -349,6 +349,8 @@ static void walk_map(struct walk *w, const struct cy_node *v, const struct field
 {
     bool seen[32] = {false};
 
+    if (n > sizeof(seen) / sizeof(seen[0]))
+        abort(); /* a field table longer than seen[]: a programming error */
     if (v->kind != CY_MAP) {
         PROBLEM(w, v, "%s: expected a mapping of keys, found %s", what, kind_name(v));
         return;
@@ -420,6 +422,46 @@ const char *config_policy_name(enum config_policy p)
     }
 }
 
+/* A DNS name as TLS clients send it in SNI: labels of letters, digits, '-'
+ * and '_', at most 253 bytes, and a leading "*." for a wildcard. */
+static bool sni_name_ok(const char *s)
+{
+    size_t len = strlen(s), label = 0;
+    if (len == 0 || len > 253)
+        return false;
+    if (strncmp(s, "*.", 2) == 0)
+        s += 2;
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)*s) || *s == '-' || *s == '_') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+static void set_sni_names(struct walk *w, const struct cy_node *v, void *target,
+                          const struct field *f)
+{
+    set_strlist(w, v, target, f);
+    if (v->kind != CY_SEQ)
+        return;
+    /* The nodes, not the copies: they carry the positions. */
+    for (size_t i = 0; i < v->n; i++) {
+        const struct cy_node *it = v->items[i];
+        if (it->kind == CY_SCALAR && it->len > 0 && strlen(it->str) == it->len &&
+            !sni_name_ok(it->str))
+            PROBLEM(w, it, "'%s': expected a DNS name such as www.example.com or "
+                    "*.example.com, found '%s'", f->key, it->str);
+    }
+}
+
 static const struct field cert_fields[] = {
     {.key = "name", .kind = F_STR, .off = offsetof(struct config_cert, name), .required = true},
     {.key = "chain", .kind = F_PATH, .off = offsetof(struct config_cert, chain), .required = true},
@@ -428,8 +470,8 @@ static const struct field cert_fields[] = {
     {.key = "policy", .kind = F_CUSTOM, .off = offsetof(struct config_cert, policy),
      .fn = set_policy},
     {.key = "ocsp_url", .kind = F_STR, .off = offsetof(struct config_cert, ocsp_url)},
-    {.key = "names", .kind = F_STRLIST, .off = offsetof(struct config_cert, names),
-     .off_n = offsetof(struct config_cert, n_names)},
+    {.key = "names", .kind = F_CUSTOM, .off = offsetof(struct config_cert, names),
+     .off_n = offsetof(struct config_cert, n_names), .fn = set_sni_names},
 };
 
 /* A `directory:` entry: its options apply to every pair found in it. */

@@ -324,6 +324,24 @@ static void test_listener_and_sni_clashes(void)
     config_diag_free(&d);
 }
 
+static void test_sni_syntax(void)
+{
+    struct config_diag d;
+    struct config *c = load("certificates:\n"
+                            "  - name: a\n"
+                            "    chain: a.pem\n"
+                            "    key: a.key\n"
+                            "    names: [ok.example.com, \"*.example.org\", \"bad name\", a..b, \"*\"]\n",
+                            &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:5:46: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:58: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:64: 'names': expected a DNS name"));
+    CHECK_EQ_INT(d.n, 3);
+    config_free(c);
+    config_diag_free(&d);
+}
+
 static void test_yaml_errors(void)
 {
     struct config_diag d;
@@ -486,6 +504,7 @@ int main(int argc, char **argv)
     test_missing_required();
     test_cross_references();
     test_listener_and_sni_clashes();
+    test_sni_syntax();
     test_yaml_errors();
     test_directory_and_relative_paths();
     return check_exit();
