@@ -293,7 +293,7 @@ static void test_cross_references(void)
                             "table: {shm_name: no-slash, capacity: 2}\n", &d);
     CHECK(c == NULL);
     CHECK(has(&d, "t.yaml:4:5: certificate name '../evil'"));
-    CHECK(has(&d, "t.yaml: certificate name 'a' is used twice"));
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'a' is already used at line 2"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': backend 'nowhere' is not a pool"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': default_certificate 'zz' is not in"));
     CHECK(has(&d, "t.yaml:11:10: stapler: backoff_min is larger than backoff_max"));
@@ -316,10 +316,27 @@ static void test_listener_and_sni_clashes(void)
                             "  - {name: two, address: 10.1.1.1, port: 443, backend: p}\n"
                             "  - {name: three, address: 10.1.1.1, port: 8443, backend: p}\n", &d);
     CHECK(c == NULL);
-    CHECK(has(&d, "t.yaml: SNI name 'WWW.Example.com' is listed by certificates 'a' and 'b'") ||
-          has(&d, "t.yaml: SNI name 'www.example.com' is listed by certificates 'b' and 'a'"));
+    CHECK(has(&d, "t.yaml:3:5: SNI name 'WWW.Example.com' of certificate 'b' is already listed "
+                  "by certificate 'a' (line 2)"));
     CHECK(has(&d, "t.yaml:7:5: listener 'two': 10.1.1.1 port 443 is already listener 'one'"));
     CHECK_EQ_INT(d.n, 2);
+    config_free(c);
+    config_diag_free(&d);
+
+    /* Names compare without case; a pool's health check is checked at the
+     * pool's position; every repeat is reported, not only the first. */
+    c = load("certificates:\n"
+             "  - {name: www, chain: a.pem, key: a.key}\n"
+             "  - {name: WWW, chain: b.pem, key: b.key}\n"
+             "  - {name: www, chain: c.pem, key: c.key}\n"
+             "backends:\n"
+             "  - {name: p, servers: [\"10.0.0.1:80\"], health_check: {interval: 1s, timeout: 2s}}\n",
+             &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'WWW' is already used at line 2"));
+    CHECK(has(&d, "t.yaml:4:5: certificate name 'www' is already used at line 3"));
+    CHECK(has(&d, "t.yaml:6:5: backend pool 'p': health_check timeout is longer"));
+    CHECK_EQ_INT(d.n, 3);
     config_free(c);
     config_diag_free(&d);
 }
