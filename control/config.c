@@ -1155,10 +1155,20 @@ void config_free(struct config *c)
     free(c);
 }
 
+static int cmp_diag(const void *a, const void *b)
+{
+    const struct config_diag_entry *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return strcmp(x->msg, y->msg); /* qsort is not stable: stay deterministic */
+}
+
 static struct config *load(const char *name, const char *base, const void *buf, size_t len,
                            unsigned flags, struct config_diag *diag)
 {
-    size_t before = diag->n + diag->dropped;
+    size_t before = diag->n + diag->dropped, first = diag->n;
     struct config *c = calloc(1, sizeof(*c));
     if (c == NULL || config_defaults(c) < 0 || (c->path = strdup(name)) == NULL) {
         config_diag_add(diag, name, 0, 0, "out of memory");
@@ -1175,6 +1185,9 @@ static struct config *load(const char *name, const char *base, const void *buf, 
         cy_free(root);
     }
     if (diag->n + diag->dropped != before) {
+        /* In file order: an operator reads them top to bottom. Problems
+         * without a position (the file itself) come first. */
+        qsort(diag->v + first, diag->n - first, sizeof(*diag->v), cmp_diag);
         config_free(c);
         return NULL;
     }

@@ -250,6 +250,10 @@ static void test_wrong_types(void)
     CHECK(has(&d, "t.yaml:22:15: 'servers': expected ADDRESS:PORT"));
     CHECK(has(&d, "t.yaml:14:5: listener 'l': no certificate to serve"));
     CHECK_EQ_INT(d.n, 14);
+    /* Reported in file order, whatever order the checks ran in. */
+    for (size_t i = 1; i < d.n; i++)
+        CHECK(d.v[i - 1].line < d.v[i].line ||
+              (d.v[i - 1].line == d.v[i].line && d.v[i - 1].col <= d.v[i].col));
     config_free(c);
     config_diag_free(&d);
 }
