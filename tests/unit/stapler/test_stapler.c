@@ -343,6 +343,38 @@ static void test_cache_files(void)
     CHECK_EQ_INT(files, 1);
     CHECK_EQ_INT(tmps, 0);
     CHECK(stapler_cache_write(tpath("no-such-dir"), key, a, sizeof(a)) == -ENOENT);
+
+    /* Batch: three files, one of them replacing the single write above. */
+    uint8_t k3[32];
+    memset(k3, 0x11, sizeof(k3));
+    struct stapler_cache_item items[] = {
+        {.key = key, .der = a, .len = sizeof(a)},
+        {.key = other, .der = b, .len = sizeof(b)},
+        {.key = k3, .der = b, .len = 5},
+    };
+    CHECK_EQ_INT(stapler_cache_write_batch(dir, items, 3), 0);
+    CHECK(items[0].rc == 0 && items[1].rc == 0 && items[2].rc == 0);
+    CHECK_EQ_INT(stapler_cache_read(dir, key, 4096, &der, &len), 0);
+    CHECK(len == sizeof(a) && memcmp(der, a, len) == 0);
+    free(der);
+    CHECK_EQ_INT(stapler_cache_read(dir, k3, 4096, &der, &len), 0);
+    CHECK(len == 5 && memcmp(der, b, 5) == 0);
+    free(der);
+    d = opendir(dir);
+    files = tmps = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        tmps += strstr(e->d_name, ".tmp") != NULL;
+    }
+    if (d)
+        closedir(d);
+    CHECK_EQ_INT(files, 3);
+    CHECK_EQ_INT(tmps, 0);
+    /* A directory that does not exist fails every item, and says so. */
+    CHECK_EQ_INT(stapler_cache_write_batch(tpath("no-such-dir"), items, 3), 3);
+    CHECK_EQ_INT(items[1].rc, -ENOENT);
 }
 
 /* ---- end to end against the real responder ------------------------------ */
@@ -785,18 +817,40 @@ static void test_cap(void)
     table_open();
     struct stapler_params p = params(NULL);
     p.max_inflight_per_responder = CAP;
-    p.total_timeout_ms = 4000;
+    p.total_timeout_ms = 8000; /* the hanging responder must outlast the checks below */
     for (int i = 0; i < N; i++)
         sp[i].ocsp_url = fake_url("HANG");
     struct stapler *s = make(&p);
     int hang0 = fake_requests("hang", "");
     CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
-    just_poll(s, 1500); /* well inside the 4 s timeout */
+    just_poll(s, 1500); /* well inside the 8 s timeout */
     struct stapler_metrics m;
     stapler_metrics(s, &m);
     CHECK_EQ_INT(m.inflight, CAP);
     CHECK_EQ_INT(m.queued, N - CAP);
     CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* A reload with the same certificates keeps the transfers and the
+     * queue as they are: no new request reaches the responder. */
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    just_poll(s, 300);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.inflight, CAP);
+    CHECK_EQ_INT(m.queued, N - CAP);
+    CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* Changing one certificate's URL restarts that one only. */
+    sp[N - 1].ocsp_url = url_dead;
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1); /* its new fetch starts at the next poll */
+    CHECK(poll_until(s, failed_n, names[N - 1], 3000)); /* against the dead port */
+    CHECK_EQ_INT(st(s, names[N - 1]).last_reason, STAPLER_REASON_CONNECT);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1);
+    CHECK_EQ_INT(m.inflight, CAP);
+    /* If the cancelled fetch was one of the CAP running, its slot went to
+     * the next in the queue: one request more, never more than that. */
+    CHECK(fake_requests("hang", "") - hang0 <= CAP + 1);
+    sp[N - 1].ocsp_url = fake_url("HANG");
     stapler_destroy(s);
 
     for (int i = 0; i < N; i++)
