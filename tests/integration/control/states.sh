@@ -18,6 +18,7 @@ caport=$(pki_free_port)
 ctl_ocsp "$PKI" "$caport" --ca-signs --ndays 1 || { echo "FAIL ocsp_start --ca-signs"; exit 1; }
 deadport=$(pki_free_port) # nobody listens here
 
+export CTL_METRICS_PORT=$(pki_free_port)
 ctl_cert ecdsa ecdsa
 ctl_cert rsa rsa
 ctl_cert revoked revoked
@@ -110,6 +111,21 @@ check_eq "status: revoked count" "$(ctl_status revoked)" 1
 check_eq "status: must-staple at risk (strictdown)" "$(ctl_status must_staple_at_risk)" 1
 check_eq "status: table entries (good, revoked, unknown staples)" "$(ctl_status table.entries)" 6
 check_eq "status: table name is ours" "$(ctl_status table.name)" "$TABLE"
+
+# --- metrics (Prometheus text) ---
+check "metrics: refreshed to the current states" wait_for 5 \
+    bash -c '[ "$(ctl_metric "tern_staples{state=\"good\"}")" = 4 ]'
+for c in revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0; do
+    check_eq "metrics: tern_staples{state=\"${c%%:*}\"}" \
+        "$(ctl_metric "tern_staples{state=\"${c%%:*}\"}")" "${c#*:}"
+done
+check_eq "metrics: tern_staples_revoked" "$(ctl_metric tern_staples_revoked)" 1
+check_eq "metrics: tern_must_staple_at_risk (strictdown)" "$(ctl_metric tern_must_staple_at_risk)" 1
+check_eq "metrics: tern_certificates" "$(ctl_metric tern_certificates)" 8
+check_eq "metrics: tern_staple_table_entries" "$(ctl_metric tern_staple_table_entries)" 6
+check "metrics: failed fetches counted with reason connect" bash -c \
+    "curl -s 'http://127.0.0.1:$CTL_METRICS_PORT/metrics' | grep '^tern_ocsp_fetches_total{' |
+     grep 'reason=\"connect\"' | awk '{ exit !(\$2 >= 1) }'"
 check_eq "staple_dump agrees on the entry count" "$("$STAPLE_DUMP" "$TABLE" | tail -1)" "entries=6"
 check "certs: one row per certificate" test "$(ctl certs | grep -cE '^(ecdsa|rsa|revoked|unknown|noocsp|muststaple|casigned|strictdown) ')" -eq 8
 check "cert: revoked is shown as revoked" bash -c "ctl cert revoked | grep -qi revoked"
