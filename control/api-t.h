@@ -27,4 +27,15 @@ struct api_request {
     char name[API_NAME_MAX + 1];  /* cert, refresh: the certificate; "" if all */
 };
 
+/* Builds a {"ok":true,"result":[...]} reply one element at a time
+ * (api_list_*), so that a list of 100,000 certificates never exists as a
+ * tree of JSON objects: only its text does. */
+struct api_list_writer {
+    void *f; /* FILE * of an open_memstream */
+    char *buf;
+    size_t len;
+    size_t n;
+    int err;
+};
+
 #endif

@@ -31,6 +31,14 @@ char *api_format_request(const struct api_request *req);
 char *api_reply_ok(json_t *result);
 char *api_reply_error(const char *msg, json_t *errors);
 
+/* A list reply written element by element: api_list_begin, then
+ * api_list_add for each element (takes ITEM), then api_list_end, which
+ * returns the same line api_reply_ok would for the whole array (caller
+ * frees), or NULL if anything failed (memory). Not thread-safe per W. */
+int api_list_begin(struct api_list_writer *w);
+void api_list_add(struct api_list_writer *w, json_t *item);
+char *api_list_end(struct api_list_writer *w);
+
 /* One certificate as the API shows it (names are those of stapler-t.h's
  * lists; times are RFC 3339 UTC strings, or null when unknown).
  * Returns a new object, or NULL (ENOMEM). */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -22,6 +23,7 @@
 
 struct client {
     int fd;
+    int64_t last_active_ms; /* monotonic; idle clients are closed */
     bool discarding; /* skipping the rest of an over-long line */
     bool eof;        /* peer closed its side; close once the reply is out */
     size_t in_len;
@@ -36,6 +38,13 @@ struct control_server {
     struct client *clients[CONTROL_SERVER_MAX_CLIENTS];
     unsigned n_clients;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 const char *control_server_path(const struct control_server *srv)
 {
@@ -122,7 +131,7 @@ struct control_server *control_server_open(const char *path, mode_t mode, const 
         unlink(path);
         goto fail_fd;
     }
-    if (listen(srv->fd, 16) < 0) {
+    if (listen(srv->fd, CONTROL_SERVER_MAX_CLIENTS) < 0) {
         snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
         unlink(path);
         goto fail_fd;
@@ -188,6 +197,7 @@ static void accept_clients(struct control_server *srv)
             continue;
         }
         c->fd = fd;
+        c->last_active_ms = mono_ms();
         c->discarding = c->eof = false;
         c->in_len = 0;
         c->out = NULL;
@@ -268,6 +278,14 @@ static int client_io(struct client *c, short revents, control_server_handler *ha
     return 0;
 }
 
+void control_server_expire(struct control_server *srv, int idle_ms)
+{
+    int64_t now = mono_ms();
+    for (unsigned i = srv->n_clients; i-- > 0;)
+        if (now - srv->clients[i]->last_active_ms > idle_ms)
+            client_close(srv, i);
+}
+
 void control_server_handle(struct control_server *srv, const struct stapler_waitfd *fds,
                            unsigned n, control_server_handler *handler, void *arg)
 {
@@ -278,7 +296,10 @@ void control_server_handle(struct control_server *srv, const struct stapler_wait
     for (unsigned i = n_clients; i-- > 0;) {
         if (i + 1 >= n || fds[i + 1].fd != srv->clients[i]->fd)
             continue;
-        if (fds[i + 1].revents && client_io(srv->clients[i], fds[i + 1].revents, handler, arg) < 0)
+        if (fds[i + 1].revents == 0)
+            continue;
+        srv->clients[i]->last_active_ms = mono_ms();
+        if (client_io(srv->clients[i], fds[i + 1].revents, handler, arg) < 0)
             client_close(srv, i);
     }
     if (n > 0 && (fds[0].revents & POLLIN))

@@ -5,20 +5,10 @@
 #ifndef TERN_CONTROL_SERVER_H
 #define TERN_CONTROL_SERVER_H
 
-#include <stddef.h>
 #include <sys/types.h>
 
+#include "control_server-t.h"
 #include "stapler-t.h"
-
-struct control_server;
-
-/* Returns the reply line (with its newline, malloc'd; the server frees it)
- * for the request LINE of LEN bytes (newline excluded), or NULL to close
- * the connection. */
-typedef char *control_server_handler(void *arg, const char *line, size_t len);
-
-/* Most clients connected at once; more are accepted and closed at once. */
-#define CONTROL_SERVER_MAX_CLIENTS 64
 
 /* Creates the socket PATH with permission bits MODE and group GROUP (NULL:
  * the process's). A stale socket left by a dead daemon is replaced; a live
@@ -41,6 +31,11 @@ unsigned control_server_fds(struct control_server *srv, struct stapler_waitfd *f
  * connection stays open. */
 void control_server_handle(struct control_server *srv, const struct stapler_waitfd *fds,
                            unsigned n, control_server_handler *handler, void *arg);
+
+/* Closes connections with no traffic for IDLE_MS: a client that connects
+ * and never finishes its line must not hold one of the slots forever.
+ * Call between control_server_handle and the next control_server_fds. */
+void control_server_expire(struct control_server *srv, int idle_ms);
 
 /* Path the server listens on. */
 const char *control_server_path(const struct control_server *srv);

@@ -245,7 +245,7 @@ static int reload(struct daemon *d, json_t **result, json_t **errors)
 
 static int add_cert(const struct stapler_cert_status *st, void *arg)
 {
-    json_array_append_new(arg, api_cert_json(st));
+    api_list_add(arg, api_cert_json(st));
     return 0;
 }
 
@@ -291,6 +291,7 @@ static char *no_such_cert(const char *name)
 static char *answer(struct daemon *d, const struct api_request *req)
 {
     struct stapler_cert_status st;
+    struct api_list_writer list;
     json_t *result = NULL, *errors = NULL;
     int rc;
 
@@ -298,9 +299,10 @@ static char *answer(struct daemon *d, const struct api_request *req)
     case API_STATUS:
         return api_reply_ok(status_json(d));
     case API_CERTS:
-        result = json_array();
-        stapler_foreach_cert(d->stapler, add_cert, result);
-        return api_reply_ok(result);
+        if (api_list_begin(&list) < 0)
+            return NULL;
+        stapler_foreach_cert(d->stapler, add_cert, &list);
+        return api_list_end(&list);
     case API_CERT:
         if (stapler_cert_status(d->stapler, req->name, &st) < 0)
             return no_such_cert(req->name);
@@ -389,6 +391,7 @@ static int run(struct daemon *d)
                 on_signal(d);
             control_server_handle(d->srv, fds + 1, n - 1, handle_line, d);
         }
+        control_server_expire(d->srv, CONTROL_SERVER_IDLE_MS);
         refresh_snapshot(d, false);
     }
     return 0;

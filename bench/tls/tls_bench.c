@@ -3,6 +3,11 @@
  *
  *   tls_bench PKI_DIR [ITERATIONS]
  *
+ * A second table measures scaling: handshakes per second (client and server
+ * in each thread, TLS 1.3 ECDSA full with staple) with 1 and 2 threads, each
+ * with its own tern worker, against raw OpenSSL sharing one SSL_CTX. On a
+ * machine with 2 cores shared with other work the ratio is only indicative.
+ *
  * PKI_DIR is made by tests/unit/tls/mkpki.sh (bench/tls/run-bench does it):
  * www-ec and www-rsa certificates and their real OCSP responses.
  *
@@ -35,6 +40,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include "stapler/staple_table.h"
 #include "tls_config.h"
@@ -154,6 +160,45 @@ static EVP_PKEY *load_key(const char *p)
     return k;
 }
 
+/* ---- server-side calls ------------------------------------------------ */
+/* Every server-side call goes through one of these, never inlined, so that
+ * `valgrind --tool=callgrind` can count the server's instructions apart from
+ * the client's: the inclusive cost of server_* divided by the handshakes. */
+#define SERVER_CALL __attribute__((noinline))
+
+SERVER_CALL static SSL *server_raw_new(SSL_CTX *ctx)
+{
+    SSL *s = SSL_new(ctx);
+    if (s)
+        SSL_set_accept_state(s);
+    return s;
+}
+
+SERVER_CALL static int server_raw_step(SSL *s)
+{
+    return SSL_do_handshake(s);
+}
+
+SERVER_CALL static void server_raw_free(SSL *s)
+{
+    SSL_free(s);
+}
+
+SERVER_CALL static struct tls_conn *server_tern_accept(struct tls_worker *w)
+{
+    return tls_conn_accept(w, 0, 0);
+}
+
+SERVER_CALL static ssize_t server_tern_step(struct tls_conn *c, const void *p, size_t n)
+{
+    return n > 0 ? tls_conn_feed(c, p, n) : 0;
+}
+
+SERVER_CALL static void server_tern_release(struct tls_conn *c)
+{
+    tls_conn_release(c);
+}
+
 /* ---- raw OpenSSL over a BIO pair ---------------------------------------- */
 
 static int raw_status_cb(SSL *s, void *arg)
@@ -226,8 +271,7 @@ static double raw_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess,
                             SSL_SESSION **out_sess, int *resumed)
 {
     double us = 0, t0 = thread_us();
-    SSL *s = SSL_new(sctx);
-    SSL_set_accept_state(s);
+    SSL *s = server_raw_new(sctx);
     us += thread_us() - t0 - clock_cost_us;
     SSL *c = client_new(cctx, sess);
     BIO *sb, *cb;
@@ -240,7 +284,7 @@ static double raw_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess,
             cdone = 1;
         if (!sdone) {
             t0 = thread_us();
-            int r = SSL_do_handshake(s);
+            int r = server_raw_step(s);
             us += thread_us() - t0 - clock_cost_us;
 
             if (r == 1)
@@ -258,7 +302,7 @@ static double raw_handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *sess,
     if (out_sess)
         *out_sess = got;
     t0 = thread_us();
-    SSL_free(s);
+    server_raw_free(s);
     us += thread_us() - t0 - clock_cost_us;
     ERR_clear_error();
     return ok ? us : -1;
@@ -309,7 +353,7 @@ static double tern_handshake(struct tern_side *t, SSL_CTX *cctx, SSL_SESSION *se
                              SSL_SESSION **out_sess, int *resumed)
 {
     double us = 0, t0 = thread_us();
-    struct tls_conn *conn = tls_conn_accept(t->w, 0, 0);
+    struct tls_conn *conn = server_tern_accept(t->w);
     us += thread_us() - t0 - clock_cost_us;
     if (conn == NULL)
         return -1;
@@ -325,7 +369,7 @@ static double tern_handshake(struct tern_side *t, SSL_CTX *cctx, SSL_SESSION *se
         long n = BIO_get_mem_data(wb, &p);
         /* Server side: feed what the client sent, take what it answers. */
         t0 = thread_us();
-        ssize_t k = n > 0 ? tls_conn_feed(conn, p, (size_t)n) : 0;
+        ssize_t k = server_tern_step(conn, p, n > 0 ? (size_t)n : 0);
         const uint8_t *o;
         size_t on = tls_conn_out_peek(conn, &o);
         us += thread_us() - t0 - clock_cost_us;
@@ -356,7 +400,7 @@ static double tern_handshake(struct tern_side *t, SSL_CTX *cctx, SSL_SESSION *se
     if (out_sess)
         *out_sess = got;
     t0 = thread_us();
-    tls_conn_release(conn);
+    server_tern_release(conn);
     us += thread_us() - t0 - clock_cost_us;
     return ok ? us : -1;
 }
@@ -367,11 +411,13 @@ enum mode { M_OPENSSL, M_TUNED, M_TERN, M_TERN_LIBCTX, M_N };
 static const char *const mode_names[M_N] = {"openssl", "tuned", "tern", "tern+lc"};
 
 static EVP_PKEY *sign_key[2];
+/* Columns to run: TLS_BENCH_MODES, a bit mask of enum mode (default all). */
+static unsigned mode_mask = (1u << M_N) - 1;
 
 /* One floor sample: what the server cannot avoid in that handshake: a
  * signature with KT's key and an X25519 exchange (full), the X25519 exchange
  * only (TLS 1.3 resumption, psk_dhe_ke), nothing (TLS 1.2 resumption). */
-static double floor_sample(int kt, int version, int resume)
+SERVER_CALL static double floor_sample(int kt, int version, int resume)
 {
     if (resume)
         return version == TLS1_3_VERSION ? time_x25519(1) : 0;
@@ -390,6 +436,8 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
     static double v[M_N][MAX_ITER], fl[MAX_ITER];
     int bad[M_N] = {0}, rc = 0;
     for (int m = 0; m < M_N; m++) {
+        if (!(mode_mask & (1u << m)))
+            continue;
         if (m == M_OPENSSL || m == M_TUNED)
             sctx[m] = raw_server_ctx(kt, m == M_TUNED);
         else if (tern_setup(&t[m], kt, m == M_TERN_LIBCTX) != 0)
@@ -397,7 +445,12 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
     }
     unsigned warm = iters / 10 + 2;
     for (unsigned i = 0; i < warm + iters; i++) {
-        for (int m = 0; m < M_N; m++) {
+        /* The column order rotates each round so that none always runs
+         * right after another (caches, allocator state). */
+        for (int k = 0; k < M_N; k++) {
+            int m = (int)((i + (unsigned)k) % M_N);
+            if (!(mode_mask & (1u << m)))
+                continue;
             SSL_SESSION **want = resume && sess[m] == NULL ? &sess[m] : NULL;
             SSL_SESSION *use = resume ? sess[m] : NULL;
             int resumed = 0;
@@ -412,6 +465,8 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
             fl[i - warm] = floor_sample(kt, version, resume);
     }
     for (int m = 0; m < M_N; m++) {
+        if (!(mode_mask & (1u << m)))
+            continue;
         SSL_SESSION_free(sess[m]);
         SSL_CTX_free(sctx[m]);
         if (sctx[m] == NULL)
@@ -428,6 +483,113 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
     return rc;
 }
 
+/* ---- scaling over threads --------------------------------------------- */
+
+enum scale_mode { S_TERN, S_TERN_LIBCTX, S_SHARED_CTX, S_N };
+static const char *const scale_names[S_N] = {"tern (SSL_CTX per worker)",
+                                             "tern + OSSL_LIB_CTX per worker",
+                                             "raw OpenSSL, one shared SSL_CTX"};
+
+struct scale_arg {
+    pthread_barrier_t *start;
+    struct tern_side *t;  /* NULL: raw with sctx */
+    SSL_CTX *sctx, *cctx;
+    unsigned n;
+    int bad;
+    double cpu_us; /* thread CPU over the run */
+};
+
+static void *scale_thread(void *p)
+{
+    struct scale_arg *a = p;
+    pthread_barrier_wait(a->start);
+    double t0 = thread_us();
+    for (unsigned i = 0; i < a->n; i++) {
+        int resumed;
+        double us = a->t ? tern_handshake(a->t, a->cctx, NULL, NULL, &resumed)
+                         : raw_handshake(a->sctx, a->cctx, NULL, NULL, &resumed);
+        if (us < 0)
+            a->bad++;
+    }
+    a->cpu_us = thread_us() - t0;
+    return NULL;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Handshakes per second with NTHREADS threads in mode M; *CPU_US gets the
+ * CPU time per handshake (client and server), which grows with contention
+ * that spins and, unlike the rate, does not depend on other load. */
+static double scale_run(enum scale_mode m, unsigned nthreads, unsigned per_thread,
+                        double *cpu_us)
+{
+    struct tern_side t[2] = {{0}};
+    struct scale_arg a[2];
+    pthread_t th[2];
+    pthread_barrier_t start;
+    SSL_CTX *shared = m == S_SHARED_CTX ? raw_server_ctx(KT_EC, 1) : NULL;
+    pthread_barrier_init(&start, NULL, nthreads + 1);
+    for (unsigned i = 0; i < nthreads; i++) {
+        /* Workers are built here, on the main thread, as at start-up. */
+        if (m != S_SHARED_CTX && tern_setup(&t[i], KT_EC, m == S_TERN_LIBCTX) != 0)
+            return -1;
+        a[i] = (struct scale_arg){.start = &start, .t = m == S_SHARED_CTX ? NULL : &t[i],
+                                  .sctx = shared, .cctx = client_ctx(TLS1_3_VERSION),
+                                  .n = per_thread};
+        pthread_create(&th[i], NULL, scale_thread, &a[i]);
+    }
+    pthread_barrier_wait(&start);
+    double t0 = wall_s();
+    int bad = 0;
+    double cpu = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        bad += a[i].bad;
+        cpu += a[i].cpu_us;
+    }
+    *cpu_us = cpu / (nthreads * per_thread);
+    double dt = wall_s() - t0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        SSL_CTX_free(a[i].cctx);
+        if (m != S_SHARED_CTX)
+            tern_teardown(&t[i]);
+    }
+    SSL_CTX_free(shared);
+    pthread_barrier_destroy(&start);
+    if (bad) {
+        fprintf(stderr, "scaling %s: %d handshakes failed\n", scale_names[m], bad);
+        return -1;
+    }
+    return nthreads * per_thread / dt;
+}
+
+static void scaling_table(void)
+{
+    unsigned n = iters;
+    printf("\nscaling: TLS1.3 ECDSA full handshakes per second, client and server in\n"
+           "each thread (%u per thread); 2 cores here, shared with other work\n\n", n);
+    printf("%-34s%10s%10s%7s%12s%12s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
+           "1 thr us/hs", "2 thr us/hs");
+    /* TLS_BENCH_SCALE_MODE=0|1|2 runs one mode (to count futex calls of one
+     * mode with strace -f -c, say). */
+    const char *only = getenv("TLS_BENCH_SCALE_MODE");
+    for (int m = 0; m < S_N; m++) {
+        if (only && atoi(only) != m)
+            continue;
+        double c1 = 0, c2 = 0;
+        double one = scale_run((enum scale_mode)m, 1, n, &c1);
+        double two = scale_run((enum scale_mode)m, 2, n, &c2);
+        printf("%-34s%10.0f%10.0f%7.2f%12.1f%12.1f\n", scale_names[m], one, two, two / one,
+               c1, c2);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -435,6 +597,8 @@ int main(int argc, char **argv)
         return 2;
     }
     pki = argv[1];
+    if (getenv("TLS_BENCH_MODES"))
+        mode_mask = (unsigned)strtoul(getenv("TLS_BENCH_MODES"), NULL, 0);
     if (argc > 2)
         iters = (unsigned)atoi(argv[2]);
     if (iters < 10 || iters > MAX_ITER)
@@ -466,8 +630,8 @@ int main(int argc, char **argv)
     sign_key[KT_RSA] = load_key(path("www-rsa", ".key"));
     if (!sign_key[KT_EC] || !sign_key[KT_RSA])
         return 1;
-    double ec_sign = time_sign(sign_key[KT_EC], 2000), rsa_sign = time_sign(sign_key[KT_RSA], 200);
-    double x25519 = time_x25519(2000);
+    double ec_sign = time_sign(sign_key[KT_EC], 500), rsa_sign = time_sign(sign_key[KT_RSA], 50);
+    double x25519 = time_x25519(500);
     printf("crypto floor (server CPU in this process, the operations openssl speed times):\n");
     printf("  ECDSA P-256 sign %.1f us, RSA-2048 sign %.1f us, X25519 keygen+derive %.1f us\n",
            ec_sign, rsa_sign, x25519);
@@ -486,8 +650,9 @@ int main(int argc, char **argv)
         {"TLS1.2 ECDSA resumed", KT_EC, TLS1_2_VERSION, 1},
     };
     printf("server CPU us per handshake, median of %u rounds; each round runs every\n"
-           "column once plus one floor sample (full: signature + X25519 keygen and\n"
-           "derive; TLS 1.3 resumed: X25519 only; TLS 1.2 resumed: none);\n"
+           "column once, in rotating order, plus one floor sample (full: signature\n"
+           "+ X25519 keygen and derive; TLS 1.3 resumed: X25519 only; TLS 1.2\n"
+           "resumed: none);\n"
            "(x) = multiple of that interleaved floor; staple requested in all, sent in\n"
            "every full handshake\n\n", iters);
     printf("%-21s%8s", "case", "floor");
@@ -495,13 +660,18 @@ int main(int argc, char **argv)
         printf("%17s", mode_names[m]);
     printf("%12s\n", "tern-tuned");
     int failed = 0;
+    const char *only = getenv("TLS_BENCH_CASE"); /* e.g. "TLS1.3 ECDSA full" */
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (only && strcmp(only, cases[i].name) != 0)
+            continue;
         double r[M_N] = {0}, fl = 0;
         int rc = run_case(cases[i].kt, cases[i].version, cases[i].resume, r, &fl);
         failed |= rc != 0;
         printf("%-21s%8.1f", cases[i].name, fl);
         for (int m = 0; m < M_N; m++) {
-            if (fl > 0)
+            if (!(mode_mask & (1u << m)))
+                printf("%17s", "-");
+            else if (fl > 0)
                 printf("%9.1f (%4.2fx)", r[m], r[m] / fl);
             else
                 printf("%9.1f        ", r[m]);
@@ -509,6 +679,8 @@ int main(int argc, char **argv)
         printf("%+9.1f us%s\n", r[M_TERN] - r[M_TUNED], rc ? "  FAILED" : "");
         fflush(stdout);
     }
+    if (getenv("TLS_BENCH_NO_SCALING") == NULL)
+        scaling_table();
     EVP_PKEY_CTX_free(x_kctx);
     EVP_PKEY_free(x_peer);
     EVP_PKEY_free(sign_key[KT_EC]);

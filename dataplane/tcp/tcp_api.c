@@ -156,7 +156,13 @@ int tcp_recv_consume(struct tcp_stack *st, tcp_handle_t h, size_t n, uint64_t no
     c->rcv_rd += (uint32_t)n;
     if (n)
         window_update(st, c, now);
-    tcp_dispatch(st);
+    if (c->rb_len == 0 && c->close_deferred) {
+        /* everything read: the held-back closed(NORMAL) goes out at the
+         * next tcp_input/tcp_timers_run (not here, so that a caller
+         * reading in a loop still sees -ESHUTDOWN on its handle first) */
+        c->close_deferred = 0;
+        tcp_event(st, c, TCP_EV_CLOSED);
+    }
     return 0;
 }
 
@@ -207,7 +213,12 @@ int tcp_abort(struct tcp_stack *st, tcp_handle_t h)
     if (!c)
         return -EBADF;
     c->user_closed = 1;
-    if (!c->zombie) {
+    c->close_deferred = 0;
+    if (c->zombie)
+        tcp_event(st, c, TCP_EV_CLOSED); /* let tcp_dispatch free it */
+    else if (c->state == TCP_STATE_TIME_WAIT)
+        ; /* both sides are done: the entry just runs out its timer */
+    else {
         tcp_send_rst_conn(st, c, c->last_activity);
         tcp_conn_closed(st, c, TCP_CLOSE_ABORTED);
     }
@@ -220,7 +231,8 @@ int tcp_close(struct tcp_stack *st, tcp_handle_t h, uint64_t now)
     struct tcp_conn *c = tcp_handle_conn(st, h);
     if (!c)
         return -EBADF;
-    if (c->zombie || c->state == TCP_STATE_SYN_SENT || c->rb_len) {
+    if (c->zombie || c->state == TCP_STATE_SYN_SENT || c->state == TCP_STATE_TIME_WAIT ||
+        c->rb_len) {
         /* nothing to finish, or unread data the peer believes delivered:
          * reset so the peer learns it was not (RFC 9293 3.6) */
         return tcp_abort(st, h);

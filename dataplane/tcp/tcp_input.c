@@ -117,6 +117,7 @@ static void send_cookie_synack(struct tcp_stack *st, const struct seg *s, uint64
 }
 
 static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, uint64_t now);
+static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 
 /* The final ACK of a cookie handshake: rebuild the connection from the
  * cookie and the echoed timestamp. */
@@ -157,7 +158,7 @@ static int cookie_ack(struct tcp_stack *st, int li, struct seg *s, uint64_t now)
     c->iss = h->ack - 1;
     c->irs = h->seq - 1;
     c->snd_una = c->snd_nxt = c->snd_max = h->ack;
-    c->rcv_nxt = c->rcv_rd = h->seq;
+    c->rcv_nxt = c->rcv_rd = c->last_ack_sent = h->seq; /* our SYN-ACK acked it */
     c->rcv_adv = c->rcv_nxt + (st->p.rcvbuf > 65535u ? 65535u : st->p.rcvbuf);
     c->snd_wnd = (uint32_t)h->window << c->snd_wscale;
     c->max_sndwnd = c->snd_wnd;
@@ -344,13 +345,17 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
     uint32_t lo = c->snd_una - (c->max_sndwnd > 65535u ? c->max_sndwnd : 65535u);
     if (seq_lt(ack, lo)) {
         /* RFC 5961 5.2: too old to be an honest duplicate */
-        st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
         st->cnt.c[TCP_CNT_DROP_BAD_ACK]++;
-        tcp_send_ack(st, c, now);
+        challenge_ack(st, c, now);
         return false;
     }
     uint32_t new_wnd = (uint32_t)h->window << c->snd_wscale;
     bool wnd_same = new_wnd == c->snd_wnd;
+    /* a peer that answers our zero-window probes is alive, however long
+     * its window stays shut (RFC 9293 3.8.6.1): only unanswered probes
+     * count towards giving up */
+    if (c->tmr[TCP_T_PERSIST])
+        c->retries = 0;
     if (seq_lt(c->snd_wl1, h->seq) || (c->snd_wl1 == h->seq && seq_le(c->snd_wl2, ack))) {
         c->snd_wnd = new_wnd;
         c->snd_wl1 = h->seq;
@@ -585,9 +590,14 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
     if (seq_gt(c->rcv_adv, c->rcv_nxt + wnd))
         wnd = c->rcv_adv - c->rcv_nxt;
     if (seglen == 0) {
+        /* RFC 9293's test, widened below rcv_nxt down to the rcv_nxt of
+         * our last ACK (as Linux's tcp_sequence() does with rcv_wup): a
+         * peer's ACK sent before our latest data reached it is still news
+         * about its window, even when our window is zero */
+        uint32_t lo = seq_lt(c->last_ack_sent, c->rcv_nxt) ? c->last_ack_sent : c->rcv_nxt;
         if (wnd == 0)
-            return seq == c->rcv_nxt;
-        return seq_le(c->rcv_nxt, seq) && seq_lt(seq, c->rcv_nxt + wnd);
+            return seq_le(lo, seq) && seq_le(seq, c->rcv_nxt);
+        return seq_le(lo, seq) && seq_lt(seq, c->rcv_nxt + wnd);
     }
     if (wnd == 0)
         return false;
@@ -595,8 +605,19 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
            (seq_le(c->rcv_nxt, seq + seglen - 1) && seq_lt(seq + seglen - 1, c->rcv_nxt + wnd));
 }
 
+/* RFC 5961 7: challenge ACKs are rate limited per stack, so that a flood of
+ * forged RSTs/SYNs cannot turn the stack into an ACK amplifier. */
 static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
+    if (now - st->chack_epoch >= 1000000u) {
+        st->chack_epoch = now;
+        st->chack_left = st->p.challenge_ack_limit;
+    }
+    if (st->chack_left == 0) {
+        st->cnt.c[TCP_CNT_CHALLENGE_ACK_LIMITED]++;
+        return;
+    }
+    st->chack_left--;
     st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
     tcp_send_ack(st, c, now);
 }
@@ -645,7 +666,23 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             challenge_ack(st, c, now);
             return -EPROTO;
         }
+        if (c->state == TCP_STATE_TIME_WAIT) {
+            /* RFC 1337: a RST must not cut TIME_WAIT short (a late
+             * duplicate ACK of ours draws one from the peer, and the entry
+             * may still hold bytes the upper layer has not read) */
+            st->cnt.c[TCP_CNT_TIME_WAIT_RST_IGNORED]++;
+            return 0;
+        }
         st->cnt.c[TCP_CNT_RST_IN]++;
+        if ((c->state == TCP_STATE_LAST_ACK || c->state == TCP_STATE_CLOSING) &&
+            seq_ge(c->snd_una, c->sb_seq + c->sb_len)) {
+            /* both FINs were exchanged and every byte of ours is acked:
+             * only the ACK of our FIN is missing, and a peer that already
+             * dropped its TIME_WAIT entry answers the retransmitted FIN
+             * with a RST. The conversation ended normally. */
+            tcp_conn_closed(st, c, TCP_CLOSE_NORMAL);
+            return 0;
+        }
         c->reset_rcvd = 1;
         tcp_conn_closed(st, c, TCP_CLOSE_RESET);
         return 0;
@@ -678,8 +715,14 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             rtt_sample(st, c, (uint32_t)(now - c->rtt_start));
         c->rtt_active = 0;
         enter_established(st, c, now);
-        st->cnt.c[TCP_CNT_ACCEPTED]++;
-        tcp_event(st, c, TCP_EV_ACCEPTED);
+        if (c->announced) {
+            /* simultaneous open of our own tcp_connect */
+            st->cnt.c[TCP_CNT_CONNECTED]++;
+            tcp_event(st, c, TCP_EV_CONNECTED);
+        } else {
+            st->cnt.c[TCP_CNT_ACCEPTED]++;
+            tcp_event(st, c, TCP_EV_ACCEPTED);
+        }
     }
 
     /* timestamps: remember the newest TSval of an in-order segment

@@ -148,16 +148,32 @@ void tcp_send_segment(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq, ui
     tcp_emit(st, &o);
 }
 
-void tcp_send_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+/* Sequence number for a segment without data. Not snd_nxt: after an RTO
+ * rewinds snd_nxt the peer may already hold bytes beyond it, and a pure ACK
+ * below its rcv_nxt is refused as an old duplicate (two stacks can then
+ * ping-pong ACKs while neither learns anything). snd_max, unless that lies
+ * beyond the peer's window (it shrank, or our last bytes were dropped into
+ * a zero window): then the window's right edge, which the peer accepts even
+ * with a zero window. Linux's tcp_acceptable_seq() makes the same choice. */
+static uint32_t acceptable_seq(const struct tcp_conn *c)
 {
-    tcp_send_segment(st, c, c->snd_nxt, 0, TCP_FLAG_ACK, now);
+    uint32_t edge = c->snd_una + c->snd_wnd;
+    return seq_gt(c->snd_max, edge) ? edge : c->snd_max;
 }
 
+void tcp_send_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    tcp_send_segment(st, c, acceptable_seq(c), 0, TCP_FLAG_ACK, now);
+}
+
+/* In the peer's window but maybe not at its rcv_nxt: the peer then sends a
+ * challenge ACK (RFC 5961 3.2), which finds no connection here and gets a
+ * RST with seq = its ACK, exactly at rcv_nxt. */
 void tcp_send_rst_conn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     if (c->state == TCP_STATE_SYN_SENT)
         return; /* nothing to reset: the peer has not answered */
-    tcp_send_segment(st, c, c->snd_nxt, 0, TCP_FLAG_RST, now);
+    tcp_send_segment(st, c, acceptable_seq(c), 0, TCP_FLAG_RST, now);
 }
 
 void tcp_send_syn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
@@ -369,12 +385,12 @@ static void persist_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
         give_up(st, c, now);
         return;
     }
-    /* one byte beyond the window: the peer either takes it (window
-     * opened) or answers with an ACK carrying its current window */
+    /* an old sequence number (snd_una - 1) with no data: the peer must
+     * answer with an ACK carrying its current window, and no byte beyond
+     * the window is ever in flight (the probe Linux sends when nothing
+     * fits) */
     st->cnt.c[TCP_CNT_PERSIST_PROBE]++;
-    tcp_send_segment(st, c, c->snd_nxt, 1, TCP_FLAG_ACK, now);
-    if (seq_lt(c->snd_max, c->snd_nxt + 1))
-        c->snd_max = c->snd_nxt + 1;
+    tcp_send_segment(st, c, c->snd_una - 1, 0, TCP_FLAG_ACK, now);
     if (c->backoff < 16)
         c->backoff++;
     tcp_timer_set(st, c, TCP_T_PERSIST, now + tcp_rto_cur(st, c));

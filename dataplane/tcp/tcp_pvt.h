@@ -70,7 +70,8 @@ struct tcp_conn {
              reset_rcvd : 1,
              close_reset : 1;   /* tcp_close with unread data */
     uint8_t  announced : 1,   /* the upper layer knows the handle */
-             in_tw : 1;       /* on the TIME_WAIT FIFO */
+             in_tw : 1,       /* on the TIME_WAIT FIFO */
+             close_deferred : 1; /* closed(NORMAL) waits for unread bytes */
     uint8_t  snd_wscale, rcv_wscale;
     uint8_t  backoff;         /* RTO exponent */
     uint8_t  retries;         /* consecutive RTO / persist / keepalive expiries */
@@ -158,6 +159,8 @@ struct tcp_stack {
     bool dispatching;
 
     uint32_t eport_next;
+    uint64_t chack_epoch;     /* challenge-ACK budget window start */
+    uint32_t chack_left;
     uint32_t ooo_max;
 };
 

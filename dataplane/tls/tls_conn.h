@@ -5,7 +5,9 @@
  *
  * Backpressure: feed accepts only what fits in the connection's input
  * buffer and write accepts only what fits, encrypted, in the output buffer;
- * the caller keeps the rest and retries after read or pull made room.
+ * the caller keeps the rest and retries after read or pull made room. A
+ * handshake whose flight does not fit the output buffer waits for the
+ * caller to pull and then call tls_conn_read (or feed) again.
  * All calls: owning core only. */
 #ifndef TERN_TLS_CONN_H
 #define TERN_TLS_CONN_H
@@ -83,7 +85,7 @@ const uint8_t *tls_conn_alpn(const struct tls_conn *c, unsigned *len);
 /* Server name the client sent, or NULL. Valid until release. */
 const char *tls_conn_server_name(const struct tls_conn *c);
 
-/* 1 if the handshake resumed a session, else 0. */
+/* 1 if the handshake resumed a session (also once closed), else 0. */
 int tls_conn_resumed(const struct tls_conn *c);
 
 /* Negotiated protocol version (TLS1_2_VERSION, TLS1_3_VERSION) or 0. */

@@ -125,6 +125,9 @@ int _tls_alpn_select_cb(SSL *ssl, const unsigned char **out,
 
 /* tls_staple.c */
 int _tls_status_cb(SSL *ssl, void *arg);
+/* Strict policy for clients that do not ask for a staple: 0 to go on, -1
+ * when the handshake must be refused (counted, connection failed). */
+int _tls_staple_strict_check(struct tls_conn *c);
 
 /* tls_ticket_keys.c */
 int _tls_ticket_key_cb(SSL *ssl, unsigned char key_name[16],

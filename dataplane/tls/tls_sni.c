@@ -47,19 +47,13 @@ int _tls_sni_find(const struct tls_config *cfg, const char *name,
     return set;
 }
 
-/* Runs during ClientHello processing, before the certificate is chosen and
- * before the status callback: switching the SSL_CTX switches the
- * certificates (both key types) and the staple policy that follow. */
-int _tls_servername_cb(SSL *ssl, int *alert, void *arg)
+static int select_set(struct tls_conn *c, SSL *ssl)
 {
-    (void)alert;
-    (void)arg;
-    struct tls_conn *c = SSL_get_app_data(ssl);
     struct tls_worker *w = c->w;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (name == NULL) {
         tls_count(w, TLS_CTR_SNI_ABSENT);
-        return SSL_TLSEXT_ERR_OK;
+        return 0;
     }
     bool wildcard;
     int set = _tls_sni_find(w->cfg, name, &wildcard);
@@ -67,13 +61,30 @@ int _tls_servername_cb(SSL *ssl, int *alert, void *arg)
         /* Unknown names get the default certificate, as nginx and HAProxy
          * do; the client decides whether the name matches. */
         tls_count(w, TLS_CTR_SNI_UNKNOWN);
-        return SSL_TLSEXT_ERR_OK;
+        return 0;
     }
     tls_count(w, wildcard ? TLS_CTR_SNI_WILDCARD : TLS_CTR_SNI_EXACT);
     if ((unsigned)set != c->certset) {
         if (SSL_set_SSL_CTX(ssl, w->ctx[set]) == NULL)
-            return SSL_TLSEXT_ERR_ALERT_FATAL;
+            return -1;
         c->certset = (uint16_t)set;
+    }
+    return 0;
+}
+
+/* Runs once the ClientHello's extensions are parsed (with or without SNI),
+ * before the certificate is chosen and before the status callback:
+ * switching the SSL_CTX switches the certificates (both key types) and the
+ * staple policy that follow. */
+int _tls_servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    if (select_set(c, ssl) != 0)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    if (_tls_staple_strict_check(c) != 0) {
+        *alert = SSL_AD_HANDSHAKE_FAILURE;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     return SSL_TLSEXT_ERR_OK;
 }

@@ -49,7 +49,9 @@ static int fetch_staple(struct tls_worker *w, const uint8_t *key,
 {
     if (w->cfg->staple_table == NULL)
         return -ENODEV;
-    int64_t now = w->now ? w->now : (int64_t)time(NULL);
+    /* The loop's clock may be up to a second old: treat a staple as expired
+     * one second early rather than risk sending it a moment too late. */
+    int64_t now = w->now ? w->now + 1 : (int64_t)time(NULL);
     int len = staple_table_lookup(w->cfg->staple_table, key, now,
                                   w->staple_buf, w->staple_cap, NULL);
     if (len <= 0)
@@ -60,6 +62,29 @@ static int fetch_staple(struct tls_worker *w, const uint8_t *key,
     memcpy(copy, w->staple_buf, (size_t)len);
     *out = copy;
     return len;
+}
+
+/* For a strict certificate set and a client that did not ask for a staple
+ * (so the status callback will not run): is there a valid staple for at
+ * least one of the set's certificates? Called from the servername callback,
+ * once all ClientHello extensions are parsed. */
+int _tls_staple_strict_check(struct tls_conn *c)
+{
+    struct tls_worker *w = c->w;
+    const struct tls_wcert *wc = w->certs[c->certset];
+    if (wc[0].policy != TLS_STAPLE_STRICT ||
+        SSL_get_tlsext_status_type(c->ssl) == TLSEXT_STATUSTYPE_ocsp)
+        return 0;
+    if (w->cfg->staple_table != NULL) {
+        int64_t now = w->now ? w->now + 1 : (int64_t)time(NULL);
+        for (unsigned i = 0; i < TLS_CERTSET_MAX_CERTS && wc[i].leaf != NULL; i++)
+            if (staple_table_lookup(w->cfg->staple_table, wc[i].leaf_key, now,
+                                    w->staple_buf, w->staple_cap, NULL) > 0)
+                return 0;
+    }
+    tls_count(w, TLS_CTR_UNSTAPLED_REFUSED);
+    _tls_conn_fail(c, TLS_REASON_NO_STAPLE);
+    return -1;
 }
 
 /* OpenSSL calls this only when the client sent status_request, after it

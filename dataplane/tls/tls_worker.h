@@ -20,9 +20,10 @@ struct tls_worker *tls_worker_new(const struct tls_config *cfg, unsigned core,
 void tls_worker_free(struct tls_worker *w);
 
 /* Sets the wall clock (seconds since the epoch) staples are checked against;
- * the core's loop calls it once per iteration or second so that handshakes
- * need no clock call. Until the first call the worker reads the clock
- * itself. Owning core only. */
+ * the core's loop calls it at least once a second so that handshakes need
+ * no clock call (staples are then taken as expiring one second early, to
+ * cover that staleness). Until the first call, or after a call with 0, the
+ * worker reads the clock itself. Owning core only. */
 void tls_worker_set_time(struct tls_worker *w, int64_t now);
 
 /* The worker's counters, indexed by enum tls_counter. Owning core writes;

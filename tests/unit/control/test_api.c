@@ -165,6 +165,36 @@ static void test_cert_json(void)
     CHECK(strcmp(api_time_str(86400, buf, sizeof(buf)), "1970-01-02T00:00:00Z") == 0);
 }
 
+/* The element-by-element list reply is byte for byte the whole-array one. */
+static void test_list_writer(void)
+{
+    struct api_list_writer w;
+    struct stapler_cert_status a = sample("a", STAPLER_STATE_GOOD);
+    struct stapler_cert_status b = sample("b\"q", STAPLER_STATE_REVOKED);
+
+    CHECK_EQ_INT(api_list_begin(&w), 0);
+    char *empty = api_list_end(&w);
+    CHECK(empty && strcmp(empty, "{\"ok\":true,\"result\":[]}\n") == 0);
+    free(empty);
+
+    CHECK_EQ_INT(api_list_begin(&w), 0);
+    api_list_add(&w, api_cert_json(&a));
+    api_list_add(&w, api_cert_json(&b));
+    char *streamed = api_list_end(&w);
+    json_t *arr = json_array();
+    json_array_append_new(arr, api_cert_json(&a));
+    json_array_append_new(arr, api_cert_json(&b));
+    char *whole = api_reply_ok(arr);
+    CHECK(streamed && whole && strcmp(streamed, whole) == 0);
+    free(streamed);
+    free(whole);
+
+    /* A failed element makes the whole reply fail, not a truncated list. */
+    CHECK_EQ_INT(api_list_begin(&w), 0);
+    api_list_add(&w, NULL);
+    CHECK(api_list_end(&w) == NULL);
+}
+
 /* Reads what FN printed into a string the caller frees. */
 static char *capture(int (*fn)(FILE *, const json_t *), const json_t *arg, int *rc)
 {
@@ -248,6 +278,7 @@ int main(void)
     test_format_request();
     test_replies();
     test_cert_json();
+    test_list_writer();
     test_table();
     return check_exit();
 }

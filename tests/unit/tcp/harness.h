@@ -48,7 +48,8 @@ struct app {
     size_t rx_len, rx_cap;
     const uint8_t *tx;
     size_t tx_len, tx_off;
-    bool shut_after_tx, close_on_eof;
+    bool shut_after_tx, close_on_eof, close_pending;
+    size_t read_chunk; /* a slow reader: at most this much per event or tick */
 };
 
 struct net {
@@ -89,7 +90,14 @@ static inline void app_pump(struct app *a)
             break;
         a->tx_off += (size_t)r;
     }
-    if (a->tx && a->tx_off == a->tx_len && a->shut_after_tx) {
+    bool tx_done = !a->tx || a->tx_off == a->tx_len;
+    if (tx_done && a->close_pending) {
+        /* close only once everything is queued and the peer is done */
+        a->close_pending = false;
+        a->shut_after_tx = false;
+        tcp_close(n->st[a->id], a->h, n->now);
+        a->h = TCP_HANDLE_INVALID;
+    } else if (a->tx && tx_done && a->shut_after_tx) {
         a->shut_after_tx = false;
         tcp_shutdown(n->st[a->id], a->h, n->now);
     }
@@ -98,20 +106,28 @@ static inline void app_pump(struct app *a)
 static inline void app_drain(struct app *a)
 {
     struct net *n = a->net;
-    for (int i = 0; i < 100000; i++) {
+    size_t budget = a->read_chunk ? a->read_chunk : SIZE_MAX;
+    for (int i = 0; i < 100000 && budget; i++) {
         if (a->rx_cap - a->rx_len < 65536) {
             a->rx_cap = a->rx_cap ? a->rx_cap * 2 : 1 << 20;
             a->rx = realloc(a->rx, a->rx_cap);
         }
-        ssize_t r = tcp_recv(n->st[a->id], a->h, a->rx + a->rx_len, a->rx_cap - a->rx_len, n->now);
+        size_t want = a->rx_cap - a->rx_len;
+        if (want > budget)
+            want = budget;
+        ssize_t r = tcp_recv(n->st[a->id], a->h, a->rx + a->rx_len, want, n->now);
+        if (r > 0)
+            budget -= (size_t)r;
         if (r > 0) {
             a->rx_len += (size_t)r;
             continue;
         }
         if (r == -ESHUTDOWN && !a->eof) {
             a->eof = true;
-            if (a->close_on_eof)
-                tcp_close(n->st[a->id], a->h, n->now);
+            if (a->close_on_eof) {
+                a->close_pending = true;
+                app_pump(a);
+            }
         }
         break;
     }
@@ -306,8 +322,8 @@ static inline int net_deliver(struct net *n, int to, uint32_t saddr, uint32_t da
     if (getenv("TCP_TRACE")) {
         struct tcp_hdr h;
         if (tcp_parse(data, len, &h) == 0)
-            fprintf(stderr, "%8llu %c->%c seq %u ack %u f %02x win %u len %u ts %u/%u sack %u [%u,%u)\n",
-                    (unsigned long long)n->now, to ? 'A' : 'B', to ? 'B' : 'A', h.seq, h.ack,
+            fprintf(stderr, "%8llu %c->%c %u>%u seq %u ack %u f %02x win %u len %u ts %u/%u sack %u [%u,%u)\n",
+                    (unsigned long long)n->now, to ? 'A' : 'B', to ? 'B' : 'A', h.sport, h.dport, h.seq, h.ack,
                     h.flags, h.window, len - h.hdr_len, h.ts_val, h.ts_ecr, h.n_sack,
                     h.sack[0][0], h.sack[0][1]);
     }
@@ -343,9 +359,13 @@ static inline bool net_run(struct net *n, uint64_t until, bool (*done)(struct ne
         if (next_tick > until)
             break;
         n->now = next_tick;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 2; i++) {
             if (n->st[i])
                 tcp_timers_run(n->st[i], n->now);
+            if (n->app[i].read_chunk && n->app[i].auto_read && n->app[i].h != TCP_HANDLE_INVALID &&
+                !n->app[i].eof)
+                app_drain(&n->app[i]);
+        }
         next_tick += 1000;
     }
     if (n->now < until)

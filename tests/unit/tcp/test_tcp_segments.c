@@ -201,6 +201,16 @@ static void test_challenge_ack(void)
     CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_DROP_BAD_ACK), 1);
     p.rcv_nxt -= 5000;
     p.snd_nxt = save;
+    /* a flood of forged in-window RSTs: at most 1000 challenge ACKs a
+     * second (the two above count) */
+    for (int k = 0; k < 3000; k++) {
+        p.snd_nxt = save + 1 + (uint32_t)k % 1000;
+        peer_send(&p, TCP_FLAG_RST, NULL, 0);
+    }
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_CHALLENGE_ACK), 1000);
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_CHALLENGE_ACK_LIMITED), 2002);
+    CHECK_EQ_INT(n.app[1].closed, 0);
+    p.snd_nxt = save;
     /* the exact RST ends it */
     peer_send(&p, TCP_FLAG_RST, NULL, 0);
     CHECK_EQ_INT(n.app[1].closed, 1);
@@ -359,6 +369,46 @@ static void test_rto_doubling_and_karn(void)
     peer_send(&p, TCP_FLAG_ACK, NULL, 0);
     tcp_conn_info(n.st[0], h, &i);
     CHECK_EQ_INT(i.srtt_us, (7 * 100000 + 20000) / 8);
+    net_free(&n);
+}
+
+static void test_rto_gives_up(void)
+{
+    struct net n;
+    cap_net(&n);
+    struct peer p;
+    tcp_handle_t h = active_open(&n, &p, 1000, 100000);
+    CHECK_EQ_INT(tcp_send(n.st[0], h, "lost", 4, n.now), 4);
+    /* RTO 300 ms doubling: 8 retransmissions by 0.3 * (2^8 - 1) = 76.5 s,
+     * the ninth expiry 60 s later (the cap) gives up: RST, closed(TIMEOUT) */
+    net_run(&n, n.now + 130000000, NULL);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 8);
+    CHECK_EQ_INT(n.app[0].closed, 0);
+    net_run(&n, n.now + 10000000, NULL);
+    CHECK_EQ_INT(n.app[0].closed, 1);
+    CHECK_EQ_INT(n.app[0].reason, TCP_CLOSE_TIMEOUT);
+    CHECK_EQ_INT(last(&n, 0)->h.flags & TCP_FLAG_RST, TCP_FLAG_RST);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[0]), 0);
+    net_free(&n);
+}
+
+static void test_orphan_fin_wait_2_times_out(void)
+{
+    struct net n;
+    cap_net(&n);
+    CHECK(tcp_listen(n.st[1], ADDR_B, 80, NULL) >= 0);
+    struct peer p;
+    tcp_handle_t h = passive_open(&n, &p, false);
+    tcp_close(n.st[1], h, n.now);
+    p.rcv_nxt++;
+    peer_send(&p, TCP_FLAG_ACK, NULL, 0); /* FIN acked, but no FIN back */
+    const struct tcp_counters *cb = tcp_stack_counters(n.st[1]);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 1);
+    net_run(&n, n.now + 59000000, NULL);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 1);
+    net_run(&n, n.now + 2000000, NULL); /* rto_max_us (60 s) later: gone */
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_FIN_WAIT_2], 0);
+    CHECK_EQ_INT(tcp_stack_conns(n.st[1]), 0);
     net_free(&n);
 }
 
@@ -556,6 +606,10 @@ static void test_time_wait_expiry_and_reuse(void)
     CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_TIME_WAIT], 1);
     CHECK_EQ_INT(last(&n, 1)->h.flags, TCP_FLAG_ACK);
     CHECK_EQ_INT(last(&n, 1)->h.ack, p.snd_nxt);
+    /* RFC 1337: a RST, even exactly at rcv_nxt, does not end TIME_WAIT */
+    peer_send(&p, TCP_FLAG_RST, NULL, 0);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_TIME_WAIT], 1);
+    CHECK_EQ_INT(cnt(&n, 1, TCP_CNT_TIME_WAIT_RST_IGNORED), 1);
     /* a retransmitted FIN is ACKed again */
     unsigned c0 = n.ncap[1];
     p.snd_nxt--;
@@ -707,8 +761,27 @@ static void test_idle_timeout_and_keepalive(void)
     net_free(&n);
 }
 
+/* RFC 1071 the slow, obvious way: big-endian 16-bit words, odd byte padded */
+static uint16_t ref_checksum(uint32_t sa, uint32_t da, const uint8_t *p, size_t n)
+{
+    uint64_t s = (sa >> 16) + (sa & 0xffff) + (da >> 16) + (da & 0xffff) + 6 + n;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (n & 1)
+        s += (uint32_t)p[n - 1] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
 static void test_checksum_and_parse(void)
 {
+    uint8_t *r = rand_bytes(3000, 77);
+    for (size_t len = 0; len < 3000; len += 1 + len / 7)
+        for (size_t off = 0; off < 4; off++)
+            CHECK_EQ_INT(tcp_checksum(ADDR_A, ADDR_B, r + off, len - (len > off ? off : len)),
+                         ref_checksum(ADDR_A, ADDR_B, r + off, len - (len > off ? off : len)));
+    free(r);
     /* RFC 1071 example words, through the pseudo-header path: a segment
      * written by tcp_seg_out_write checks to zero, one flipped bit not */
     struct tcp_seg_out o;
@@ -759,6 +832,8 @@ int main(void)
     test_syn_retransmit_backoff();
     test_rto_doubling_and_karn();
     test_fast_retransmit_newreno();
+    test_rto_gives_up();
+    test_orphan_fin_wait_2_times_out();
     test_syn_cookies();
     test_syn_flood_legit_client();
     test_time_wait_expiry_and_reuse();

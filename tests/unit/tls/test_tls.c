@@ -3,6 +3,9 @@
  * responses from `openssl ocsp` in a real staple table.
  *
  * usage: test_tls MKPKI_SCRIPT */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "check.h"
 #include "tls_test_env.h"
 
@@ -102,6 +105,30 @@ static void test_staple_absent_expired_not_requested(void)
     client_free(&cl);
     tls_conn_release(c);
 
+    /* With the loop's clock, a staple one second from its nextUpdate is
+     * already withheld (the clock may be a second old). */
+    int64_t now = (int64_t)time(NULL);
+    CHECK_EQ_INT(staple_table_publish(E.writer, E.leaf_key[LEAF_DEFAULT], E.resp[LEAF_DEFAULT],
+                                      (uint32_t)E.resp_len[LEAF_DEFAULT], now - 60, now + 1),
+                 0);
+    tls_worker_set_time(W[0], now);
+    expired = ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED);
+    o = (struct client_opts){.sni = "default.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    CHECK(client_staple(&cl, &len) == NULL);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_EXPIRED), expired + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* ... and sent while it has more than that second left. */
+    CHECK_EQ_INT(env_publish(&E, LEAF_DEFAULT, 30), 0);
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    const unsigned char *st = client_staple(&cl, &len);
+    CHECK(st != NULL && len == (long)E.resp_len[LEAF_DEFAULT]);
+    client_free(&cl);
+    tls_conn_release(c);
+    tls_worker_set_time(W[0], 0);
+    CHECK_EQ_INT(staple_table_remove(E.writer, E.leaf_key[LEAF_DEFAULT]), 0);
+
     /* A client that does not ask gets nothing and is counted so. */
     uint64_t nr = ctr(W[0], TLS_CTR_STAPLE_NOT_REQUESTED);
     o = (struct client_opts){.sni = "www.example.test", .no_status = true};
@@ -130,9 +157,21 @@ static void test_must_staple(void)
         client_free(&cl);
         tls_conn_release(c);
     }
-    /* Once the control plane publishes a staple, the same handshake works. */
+    /* A client that does not ask for a staple is refused as well: the
+     * policy is about the certificate, not the client. */
+    struct client_opts o = {.sni = "strict.test", .no_status = true};
+    uint64_t refused = ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED);
+    CHECK(full(&cl, &c, &o, 0) != 0);
+    CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NO_STAPLE);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_UNSTAPLED_REFUSED), refused + 1);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* Once the control plane publishes a staple, the same handshakes work. */
     CHECK_EQ_INT(env_publish(&E, LEAF_STRICT, 3600), 0);
-    struct client_opts o = {.sni = "strict.test"};
+    CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+    client_free(&cl);
+    tls_conn_release(c);
+    o.no_status = false;
     CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
     const unsigned char *st = client_staple(&cl, &len);
     CHECK(st != NULL && len == (long)E.resp_len[LEAF_STRICT]);
@@ -314,6 +353,14 @@ static void test_ticket_key_file(void)
     if (f)
         fclose(f);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, path), -EINVAL);
+    /* The schedule: nothing before the period, one rotation after it. */
+    uint64_t g = tls_ticket_keys_generation(k2);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 1000, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4599, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4600, 3600), 1);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4601, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g + 1);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, "/nonexistent/tern"), -ENOENT);
     tls_ticket_keys_free(k1);
     tls_ticket_keys_free(k2);
@@ -383,6 +430,51 @@ static void test_hostile_input(void)
         tls_conn_release(c);
     }
     CHECK_EQ_INT(tls_worker_conns_in_use(W[0]), 0);
+}
+
+/* After the handshake: a record whose tag does not verify, a record longer
+ * than TLS allows, and an orderly close_notify from the client. */
+static void test_established_input(void)
+{
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct tls_conn *c;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        CHECK_EQ_INT(SSL_write(cl.ssl, "tampered", 8), 8);
+        char *p;
+        long n = BIO_get_mem_data(cl.wbio, &p);
+        CHECK(n > 10);
+        if (n > 10)
+            p[n - 1] ^= 0x01; /* last byte of the tag */
+        CHECK(to_server(&cl, c) > 0);
+        char buf[64];
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_GARBAGE);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        static const uint8_t huge[] = {0x17, 0x03, 0x03, 0x48, 0x01, 0x00};
+        CHECK_EQ_INT(tls_conn_feed(c, huge, sizeof(huge)), (long)sizeof(huge));
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPROTO);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_OVERSIZED);
+        client_free(&cl);
+        tls_conn_release(c);
+
+        CHECK_EQ_INT(full(&cl, &c, &o, 0), 0);
+        uint64_t closed = ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER);
+        SSL_shutdown(cl.ssl);
+        CHECK(to_server(&cl, c) > 0);
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPIPE);
+        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_CLOSED);
+        CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NONE);
+        CHECK_EQ_INT(ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER), closed + 1);
+        CHECK_EQ_INT(tls_conn_write(c, "late", 4), -EPIPE);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
 }
 
 static void test_renegotiation_refused(void)
@@ -480,6 +572,54 @@ static void test_deadline_and_backpressure(void)
     tls_conn_release(c);
 }
 
+/* A worker whose output buffer (1024 bytes) is smaller than the server's
+ * flight (certificates, staple): the handshake proceeds as the caller pulls
+ * and reads, never losing a byte. */
+static void test_small_output_buffer(struct tls_ticket_keys *keys)
+{
+    struct tls_config *cfg = env_config_bufs(&E, keys, 0, 1024, 1024);
+    char err[256];
+    struct tls_worker *w = cfg ? tls_worker_new(cfg, 3, err, sizeof(err)) : NULL;
+    CHECK(w != NULL);
+    if (w == NULL) {
+        tls_config_free(cfg);
+        return;
+    }
+    for (int v = 0; v < 2; v++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = v ? TLS1_3_VERSION : TLS1_2_VERSION};
+        struct tls_conn *c = tls_conn_accept(w, 0, T0);
+        CHECK(c != NULL);
+        if (c == NULL || client_new(&E, &cl, &o) != 0)
+            break;
+        bool done = false;
+        size_t moved = 0;
+        for (int rounds = 0; rounds < 200 && !done; rounds++) {
+            SSL_do_handshake(cl.ssl);
+            if (to_server(&cl, c) < 0)
+                break;
+            moved += to_client(c, &cl);
+            char buf[16];
+            if (tls_conn_read(c, buf, sizeof(buf)) < 0)
+                break;
+            moved += to_client(c, &cl);
+            done = SSL_is_init_finished(cl.ssl) &&
+                   tls_conn_state(c) == TLS_CONN_ESTABLISHED;
+        }
+        CHECK(done);
+        CHECK(moved > 1024); /* the flight really exceeded the buffer */
+        long len;
+        const unsigned char *st = client_staple(&cl, &len);
+        CHECK(st != NULL && len == (long)E.resp_len[LEAF_WWW_EC]);
+        CHECK_EQ_INT(exchange(&cl, c), 0);
+        client_free(&cl);
+        tls_conn_release(c);
+    }
+    tls_worker_free(w);
+    tls_config_free(cfg);
+}
+
 static void test_pool_and_config_errors(void)
 {
     struct tls_conn *held[9];
@@ -512,6 +652,84 @@ static void test_pool_and_config_errors(void)
     CHECK(strstr(err, "bad name") != NULL);
 }
 
+/* Two threads, each the owner of one worker, issue and resume sessions
+ * while the main thread rotates the shared keys every 2 ms: the versioned
+ * slots must never hand a worker a torn key (a handshake failure or a
+ * ticket that does not decrypt under the key it names). A resumption comes
+ * back full only when the key aged out. */
+struct rot_thread {
+    struct tls_worker *w;
+    atomic_int *stop;
+    int attempts, resumed, full, failed;
+};
+
+static void *rot_worker(void *arg)
+{
+    struct rot_thread *t = arg;
+    for (int i = 0; i < 200 && !atomic_load(t->stop); i++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test", .max_version = TLS1_2_VERSION};
+        struct tls_conn *c = tls_conn_accept(t->w, 0, T0);
+        SSL_SESSION *s = NULL;
+        if (c && client_new(&E, &cl, &o) == 0 && handshake(&cl, c) == 0 &&
+            exchange(&cl, c) == 0)
+            s = SSL_get1_session(cl.ssl);
+        client_free(&cl);
+        tls_conn_release(c);
+        t->attempts++;
+        if (s == NULL) {
+            t->failed++;
+            continue;
+        }
+        o.session = s;
+        c = tls_conn_accept(t->w, 0, T0);
+        if (c && client_new(&E, &cl, &o) == 0 && handshake(&cl, c) == 0 &&
+            exchange(&cl, c) == 0) {
+            if (SSL_session_reused(cl.ssl))
+                t->resumed++;
+            else
+                t->full++;
+        } else {
+            t->failed++;
+        }
+        client_free(&cl);
+        tls_conn_release(c);
+        SSL_SESSION_free(s);
+    }
+    return NULL;
+}
+
+static void test_rotation_under_load(struct tls_ticket_keys *keys)
+{
+    atomic_int stop = 0;
+    struct rot_thread t[2] = {{.w = W[0], .stop = &stop}, {.w = W[1], .stop = &stop}};
+    pthread_t th[2];
+    uint64_t gen0 = tls_ticket_keys_generation(keys);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, rot_worker, &t[i]), 0);
+    struct timespec pause = {.tv_nsec = 2000000}, t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rotations = 0;
+    do { /* at most 750 rotations or 1.5 s */
+        CHECK_EQ_INT(tls_ticket_keys_rotate(keys), 0);
+        rotations++;
+        nanosleep(&pause, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (rotations < 750 &&
+             (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        fprintf(stderr, "  rotation thread %d: %d attempts, %d resumed, %d full, %d failed\n",
+                i, t[i].attempts, t[i].resumed, t[i].full, t[i].failed);
+        CHECK(t[i].attempts > 0);
+        CHECK_EQ_INT(t[i].failed, 0);
+        CHECK(t[i].resumed > 0);
+        CHECK_EQ_INT(t[i].resumed + t[i].full, t[i].attempts);
+    }
+    CHECK_EQ_INT(tls_ticket_keys_generation(keys), gen0 + (uint64_t)rotations);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -541,9 +759,12 @@ int main(int argc, char **argv)
         test_tickets_across_cores(keys);
         test_ticket_key_file();
         test_hostile_input();
+        test_established_input();
         test_renegotiation_refused();
         test_deadline_and_backpressure();
+        test_small_output_buffer(keys);
         test_pool_and_config_errors();
+        test_rotation_under_load(keys);
         for (int i = 0; i < TLS_CTR_MAX; i++)
             if (ctr(W[0], i))
                 fprintf(stderr, "  w0 %-32s %llu\n", tls_counter_name(i),

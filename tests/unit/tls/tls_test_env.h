@@ -127,8 +127,9 @@ static int env_publish(struct env *e, int leaf, int64_t next_update_from_now)
 /* The test configuration: four certificate sets (www with ECDSA and RSA,
  * *.wild.test, default.test as the default, strict.test must-staple) and two
  * listeners (ALPN "h2,http/1.1", and none). */
-static struct tls_config *env_config(struct env *e, struct tls_ticket_keys *keys,
-                                     int per_core_libctx)
+static struct tls_config *env_config_bufs(struct env *e, struct tls_ticket_keys *keys,
+                                          int per_core_libctx, unsigned in_buf,
+                                          unsigned out_buf)
 {
     static const char *const www_names[] = {"www.example.test", "Example.TEST."};
     static const char *const wild_names[] = {"*.wild.test"};
@@ -160,6 +161,8 @@ static struct tls_config *env_config(struct env *e, struct tls_ticket_keys *keys
         .listeners = listeners,
         .n_listeners = 2,
         .max_conns = 8,
+        .in_buf_size = in_buf,
+        .out_buf_size = out_buf,
         .per_core_libctx = per_core_libctx,
         .staple_table = e->reader,
         .ticket_keys = keys,
@@ -173,6 +176,12 @@ static struct tls_config *env_config(struct env *e, struct tls_ticket_keys *keys
     for (int i = 0; i < LEAF_N; i++)
         tls_config_leaf_key(cfg, set_leaf[i], i == LEAF_WWW_RSA ? 1 : 0, e->leaf_key[i]);
     return cfg;
+}
+
+static struct tls_config *env_config(struct env *e, struct tls_ticket_keys *keys,
+                                     int per_core_libctx)
+{
+    return env_config_bufs(e, keys, per_core_libctx, 0, 0);
 }
 
 /* A client SSL over two memory BIOs. */
