@@ -258,9 +258,14 @@ void tcp_output(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
     for (unsigned guard = 0; guard < 4096; guard++) {
         bool fin_sent = c->app_shut && seq_gt(c->snd_nxt, sb_end);
         uint32_t avail = seq_lt(c->snd_nxt, sb_end) ? sb_end - c->snd_nxt : 0;
-        uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
         uint32_t flight = c->snd_nxt - c->snd_una;
-        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        /* in SACK recovery the congestion window limits the pipe (bytes
+         * estimated in the network), not everything unacknowledged */
+        uint32_t in_net = c->in_recovery && c->sack_rec ? tcp_sack_pipe(c) : flight;
+        uint32_t usable = c->snd_wnd > flight ? c->snd_wnd - flight : 0;
+        uint32_t cusable = c->cwnd > in_net ? c->cwnd - in_net : 0;
+        if (cusable < usable)
+            usable = cusable;
         uint32_t len = avail < usable ? avail : usable;
         if (len > mss)
             len = mss;
@@ -350,6 +355,8 @@ static void rexmt_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
     c->backoff++;
     c->dupacks = 0;
     c->in_recovery = 0;
+    c->sack_rec = 0;
+    tcp_sack_clear(c); /* the peer may renege: start over from snd_una */
     c->recover = c->snd_max;
     c->rtt_active = 0;
     c->snd_nxt = c->snd_una;
