@@ -377,6 +377,7 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         }
         c->backoff = 0;
         c->retries = 0;
+        c->tlp_done = 0;
         uint32_t data_end = seq_lt(ack, sb_end) ? ack : sb_end;
         if (seq_gt(data_end, c->sb_seq)) {
             uint32_t n = data_end - c->sb_seq;
@@ -435,7 +436,16 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         st->cnt.c[TCP_CNT_DUP_ACK_IN]++;
         if (c->dupacks < 255)
             c->dupacks++;
-        bool lost = c->dupacks >= 3 || tcp_sack_sacked(c) >= 3 * mss; /* RFC 6675 IsLost */
+        /* three duplicates (RFC 5681), or three segments' worth SACKed
+         * above snd_una (RFC 6675 IsLost), or with fewer than four
+         * segments outstanding and nothing new to send, one less than
+         * outstanding (early retransmit, RFC 5827): a small window never
+         * produces three duplicates and would otherwise wait for the RTO */
+        uint32_t oseg = (c->snd_max - c->snd_una + mss - 1) / mss;
+        unsigned thresh = 3;
+        if (oseg >= 2 && oseg < 4 && !seq_lt(c->snd_nxt, c->sb_seq + c->sb_len))
+            thresh = oseg - 1;
+        bool lost = c->dupacks >= thresh || tcp_sack_sacked(c) >= 3 * mss;
         if (lost && !c->in_recovery && seq_ge(c->snd_una, c->recover)) {
             /* RFC 6582 3.2 (2) / RFC 6675 5: enter fast recovery */
             uint32_t flight = c->snd_max - c->snd_una;

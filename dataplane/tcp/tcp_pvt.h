@@ -73,7 +73,9 @@ struct tcp_conn {
     uint8_t  announced : 1,   /* the upper layer knows the handle */
              in_tw : 1,       /* on the TIME_WAIT FIFO */
              close_deferred : 1, /* closed(NORMAL) waits for unread bytes */
-             sack_rec : 1;    /* this recovery is driven by the scoreboard */
+             sack_rec : 1,    /* this recovery is driven by the scoreboard */
+             tlp_pending : 1, /* the REXMT deadline is a tail loss probe */
+             tlp_done : 1;    /* a probe went out for this flight */
     uint8_t  snd_wscale, rcv_wscale;
     uint8_t  backoff;         /* RTO exponent */
     uint8_t  retries;         /* consecutive RTO / persist / keepalive expiries */

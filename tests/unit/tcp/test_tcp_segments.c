@@ -334,17 +334,20 @@ static void test_rto_doubling_and_karn(void)
     tcp_conn_info(n.st[0], h, &i);
     CHECK_EQ_INT(i.srtt_us, 100000);
     CHECK_EQ_INT(i.rto_us, 300000); /* 100 ms + 4 * 50 ms */
-    /* send 500 bytes; nobody ACKs: retransmissions at +300, +600, +1200 ms */
+    /* send 500 bytes; nobody ACKs: a tail loss probe after 2 * srtt + the
+     * delayed-ACK allowance (240 ms, RFC 8985), then RTOs 300, 600 and
+     * 1200 ms apart */
     uint64_t t0 = n.now;
     unsigned c0 = n.ncap[0];
     uint8_t d[500];
     memset(d, 'x', sizeof(d));
     CHECK_EQ_INT(tcp_send(n.st[0], h, d, sizeof(d), n.now), 500);
     CHECK_EQ_INT(n.ncap[0], c0 + 1);
-    net_run(&n, t0 + 2200000, NULL);
-    CHECK_EQ_INT(n.ncap[0], c0 + 4);
-    static const uint64_t at[] = {0, 300, 900, 2100};
-    for (unsigned k = 0; k < 4 && c0 + k < n.ncap[0]; k++) {
+    net_run(&n, t0 + 2400000, NULL);
+    CHECK_EQ_INT(n.ncap[0], c0 + 5);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_TLP_PROBE), 1);
+    static const uint64_t at[] = {0, 240, 540, 1140, 2340};
+    for (unsigned k = 0; k < 5 && c0 + k < n.ncap[0]; k++) {
         struct cap *c = &n.cap[0][c0 + k];
         uint64_t dt = c->at - t0;
         CHECK(dt >= at[k] * 1000 && dt <= at[k] * 1000 + 2000);
@@ -382,10 +385,12 @@ static void test_rto_gives_up(void)
     struct peer p;
     tcp_handle_t h = active_open(&n, &p, 1000, 100000);
     CHECK_EQ_INT(tcp_send(n.st[0], h, "lost", 4, n.now), 4);
-    /* RTO 300 ms doubling: 8 retransmissions by 0.3 * (2^8 - 1) = 76.5 s,
-     * the ninth expiry 60 s later (the cap) gives up: RST, closed(TIMEOUT) */
+    /* a tail loss probe, then RTO 300 ms doubling: 8 retransmissions by
+     * about 0.3 * (2^8 - 1) = 76.5 s, the ninth expiry 60 s later (the cap)
+     * gives up: RST, closed(TIMEOUT) */
     net_run(&n, n.now + 130000000, NULL);
-    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 8);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 9);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_TLP_PROBE), 1);
     CHECK_EQ_INT(n.app[0].closed, 0);
     net_run(&n, n.now + 10000000, NULL);
     CHECK_EQ_INT(n.app[0].closed, 1);
