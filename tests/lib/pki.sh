@@ -28,6 +28,10 @@
 #                                extendedKeyUsage OCSPSigning + id-pkix-ocsp-nocheck
 #   rogue.pem rogue.key          an unrelated self-signed CA (for "signed by an
 #                                unrelated key" tests); it issues nothing here
+#   noeku.pem noeku.key          issued by inter WITHOUT OCSPSigning: not
+#                                authorised to sign responses
+#   wrongca.pem wrongca.key      OCSPSigning, but issued by the root, not by the
+#                                leaves' issuer: not authorised either
 #   index.txt                    the responder's database (openssl ca format)
 #   <leaf>.pem <leaf>.chain.pem <leaf>.key    for each leaf:
 #     ecdsa       ECDSA P-256, AIA OCSP http://127.0.0.1:PORT, good
@@ -81,6 +85,12 @@ basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
 extendedKeyUsage = critical, OCSPSigning
 noCheck = ignored
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ v3_responder_noeku ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 
@@ -173,6 +183,12 @@ pki_make() { # dir port
     _pki_key "$dir/responder.key" ec &&
     _pki_issue "$dir" responder "tern test OCSP responder" v3_responder inter \
         "$dir/responder.key" 3650 &&
+    _pki_key "$dir/noeku.key" ec &&
+    _pki_issue "$dir" noeku "tern test responder without OCSPSigning" v3_responder_noeku inter \
+        "$dir/noeku.key" 3650 &&
+    _pki_key "$dir/wrongca.key" ec &&
+    _pki_issue "$dir" wrongca "tern test responder issued by the root" v3_responder root \
+        "$dir/wrongca.key" 3650 &&
     _pki_key "$dir/rogue.key" ec &&
     _pki_issue "$dir" rogue "tern test rogue CA" v3_root self "$dir/rogue.key" 3650 ||
         return 1

@@ -47,6 +47,10 @@ check "rogue.der does not verify against our root" refuses ocsp_status "$d" ecds
 check "rogue.der: openssl says Response Verify Failure" bash -c \
     "openssl ocsp -respin '$c/rogue.der' -issuer '$d/inter.pem' -cert '$d/ecdsa.pem' \
      -CAfile '$d/root.pem' -verify_other '$d/inter.pem' 2>&1 | grep -q 'Response Verify Failure'"
+check "noeku.der (signer lacks OCSPSigning) does not verify" refuses ocsp_status "$d" ecdsa "$c/noeku.der"
+check "wrongca.der (signer issued by the root) does not verify" refuses ocsp_status "$d" ecdsa "$c/wrongca.der"
+check "noeku.pem chains to the root (only its EKU is wrong)" bash -c \
+    "openssl verify -CAfile '$d/root.pem' -untrusted '$d/inter.pem' '$d/noeku.pem' >/dev/null"
 check "rogue.der verifies against the rogue CA (it is well formed)" bash -c \
     "openssl ocsp -respin '$c/rogue.der' -issuer '$d/inter.pem' -cert '$d/ecdsa.pem' \
      -CAfile '$d/rogue.pem' -trust_other -verify_other '$d/rogue.pem' 2>&1 | grep -q 'Response verify OK'"

@@ -164,9 +164,9 @@ static void test_defaults(void)
         CHECK(strcmp(c->certs[0].chain, "a.pem") == 0); /* buffer: no base folder */
         CHECK_EQ_INT(c->certs[0].policy, CONFIG_POLICY_LENIENT);
         CHECK(c->stapler.refresh_fraction == 0.5);
-        CHECK(c->stapler.jitter == 0.1);
-        CHECK_EQ_INT(c->stapler.backoff_min_ms, 30000);
-        CHECK_EQ_INT(c->stapler.backoff_max_ms, 3600000);
+        CHECK(c->stapler.jitter == 0.05);
+        CHECK_EQ_INT(c->stapler.backoff_min_ms, 5000);
+        CHECK_EQ_INT(c->stapler.backoff_max_ms, 600000);
         CHECK_EQ_INT(c->stapler.connect_timeout_ms, 5000);
         CHECK_EQ_INT(c->stapler.total_timeout_ms, 15000);
         CHECK_EQ_INT(c->stapler.per_responder_concurrency, 4);
@@ -238,7 +238,7 @@ static void test_wrong_types(void)
     CHECK(has(&d, "t.yaml:3:23: 'max_response_bytes': expected a size"));
     CHECK(has(&d, "t.yaml:4:30: 'per_responder_concurrency': expected an integer from 1 to 1024, "
                   "found '0'"));
-    CHECK(has(&d, "t.yaml:5:11: 'jitter': expected a number from 0 to 0.5, found '0.9'"));
+    CHECK(has(&d, "t.yaml:5:11: 'jitter': expected a number from 0 to 0.45, found '0.9'"));
     CHECK(has(&d, "t.yaml:6:14: 'cache_dir': expected a path, found a list"));
     CHECK(has(&d, "t.yaml:8:12: 'enabled': expected true or false, found 'maybe'"));
     CHECK(has(&d, "t.yaml:9:11: 'listen': expected ADDRESS:PORT"));
@@ -250,6 +250,10 @@ static void test_wrong_types(void)
     CHECK(has(&d, "t.yaml:22:15: 'servers': expected ADDRESS:PORT"));
     CHECK(has(&d, "t.yaml:14:5: listener 'l': no certificate to serve"));
     CHECK_EQ_INT(d.n, 14);
+    /* Reported in file order, whatever order the checks ran in. */
+    for (size_t i = 1; i < d.n; i++)
+        CHECK(d.v[i - 1].line < d.v[i].line ||
+              (d.v[i - 1].line == d.v[i].line && d.v[i - 1].col <= d.v[i].col));
     config_free(c);
     config_diag_free(&d);
 }
@@ -293,13 +297,68 @@ static void test_cross_references(void)
                             "table: {shm_name: no-slash, capacity: 2}\n", &d);
     CHECK(c == NULL);
     CHECK(has(&d, "t.yaml:4:5: certificate name '../evil'"));
-    CHECK(has(&d, "t.yaml: certificate name 'a' is used twice"));
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'a' is already used at line 2"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': backend 'nowhere' is not a pool"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': default_certificate 'zz' is not in"));
     CHECK(has(&d, "t.yaml:11:10: stapler: backoff_min is larger than backoff_max"));
     CHECK(has(&d, "t.yaml:12:8: table: shm_name 'no-slash'"));
     CHECK(has(&d, "t.yaml:12:8: table: capacity 2 is smaller than the 3 certificates"));
     CHECK_EQ_INT(d.n, 7);
+    config_free(c);
+    config_diag_free(&d);
+}
+
+static void test_listener_and_sni_clashes(void)
+{
+    struct config_diag d;
+    struct config *c = load("certificates:\n"
+                            "  - {name: a, chain: a.pem, key: a.key, names: [www.example.com]}\n"
+                            "  - {name: b, chain: b.pem, key: b.key, names: [WWW.Example.com, x]}\n"
+                            "backends: [{name: p, servers: [\"10.0.0.1:80\"]}]\n"
+                            "listeners:\n"
+                            "  - {name: one, address: 10.1.1.1, port: 443, backend: p}\n"
+                            "  - {name: two, address: 10.1.1.1, port: 443, backend: p}\n"
+                            "  - {name: three, address: 10.1.1.1, port: 8443, backend: p}\n", &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:3:5: SNI name 'WWW.Example.com' of certificate 'b' is already listed "
+                  "by certificate 'a' (line 2)"));
+    CHECK(has(&d, "t.yaml:7:5: listener 'two': 10.1.1.1 port 443 is already listener 'one'"));
+    CHECK_EQ_INT(d.n, 2);
+    config_free(c);
+    config_diag_free(&d);
+
+    /* Names compare without case; a pool's health check is checked at the
+     * pool's position; every repeat is reported, not only the first. */
+    c = load("certificates:\n"
+             "  - {name: www, chain: a.pem, key: a.key}\n"
+             "  - {name: WWW, chain: b.pem, key: b.key}\n"
+             "  - {name: www, chain: c.pem, key: c.key}\n"
+             "backends:\n"
+             "  - {name: p, servers: [\"10.0.0.1:80\"], health_check: {interval: 1s, timeout: 2s}}\n",
+             &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'WWW' is already used at line 2"));
+    CHECK(has(&d, "t.yaml:4:5: certificate name 'www' is already used at line 3"));
+    CHECK(has(&d, "t.yaml:6:5: backend pool 'p': health_check timeout is longer"));
+    CHECK_EQ_INT(d.n, 3);
+    config_free(c);
+    config_diag_free(&d);
+}
+
+static void test_sni_syntax(void)
+{
+    struct config_diag d;
+    struct config *c = load("certificates:\n"
+                            "  - name: a\n"
+                            "    chain: a.pem\n"
+                            "    key: a.key\n"
+                            "    names: [ok.example.com, \"*.example.org\", \"bad name\", a..b, \"*\"]\n",
+                            &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:5:46: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:58: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:64: 'names': expected a DNS name"));
+    CHECK_EQ_INT(d.n, 3);
     config_free(c);
     config_diag_free(&d);
 }
@@ -465,6 +524,8 @@ int main(int argc, char **argv)
     test_wrong_types();
     test_missing_required();
     test_cross_references();
+    test_listener_and_sni_clashes();
+    test_sni_syntax();
     test_yaml_errors();
     test_directory_and_relative_paths();
     return check_exit();

@@ -1,0 +1,29 @@
+/* Ethernet ports: configuration and start of the queues the workers poll.
+ * Start-up only (main thread, before workers run). */
+#ifndef TERN_PORT_H
+#define TERN_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rte_mempool;
+
+/* What a port can do that the layers above care about. */
+struct port_caps {
+    bool tx_ip_csum;  /* IPv4 header checksum offload enabled */
+    bool tx_tcp_csum; /* TCP checksum offload available */
+};
+
+/* Configures port_id with n_queues rx/tx queue pairs, queue q receiving
+ * into pools[q], and starts it. mtu is the IP MTU to set (ignored with a
+ * warning where the driver cannot change it). Returns 0 or -errno with a
+ * reason in err; *caps tells which offloads were enabled. */
+int port_setup(uint16_t port_id, uint16_t n_queues, struct rte_mempool **pools,
+               uint16_t rx_desc, uint16_t tx_desc, uint16_t mtu,
+               struct port_caps *caps, char *err, size_t errlen);
+
+/* Stops and closes port_id. */
+void port_teardown(uint16_t port_id);
+
+#endif

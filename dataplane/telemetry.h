@@ -1,0 +1,15 @@
+/* Counters through DPDK's telemetry socket (dpdk-telemetry.py or any
+ * client of /var/run/dpdk/<prefix>/dpdk_telemetry.v2):
+ *   /tern/stats        totals over all workers, plus cores and cycles
+ *   /tern/core,<id>    one worker's counters and busy/idle cycles */
+#ifndef TERN_TELEMETRY_H
+#define TERN_TELEMETRY_H
+
+#include "worker-t.h"
+
+/* Registers the commands. workers[0..n-1] must outlive the process's
+ * telemetry thread (they are read, never written, from it). Start-up only.
+ * Returns 0 or -errno. */
+int dp_telemetry_init(struct worker **workers, unsigned n);
+
+#endif
