@@ -126,6 +126,8 @@ check_eq "json certs: states by name" \
 check_eq "json certs: ecdsa key" \
     "$(jq -r '(if type == "object" then .result else . end) | .[] | select(.name == "ecdsa") | .key' "$W/certs.json")" "$key"
 
+check_eq "socket mode is control.socket_mode (0600)" "$(stat -c %a "$SOCK")" 600
+
 # --- ternctl status ---
 for c in good:4 revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0 invalid:2; do
     check_eq "status: states.${c%%:*}" "$(ctl_status "states[\"${c%%:*}\"]")" "${c#*:}"
