@@ -96,4 +96,6 @@ sed 's/^/  second| /' "$W/second.log" | tail -3
 check "the second one says why" grep -qiE "writer|busy|held|lock" "$W/second.log"
 check "the first one still answers" bash -c "ctl status >/dev/null"
 check "the table still holds the staple" table_is ecdsa "$W/before.der"
+check_eq "status: refused reloads counted (2 by ternctl, 1 by SIGHUP)" "$(ctl_status reloads.refused)" 3
+check_eq "status: applied reloads counted" "$(ctl_status reloads.ok)" 2
 check_done
