@@ -151,7 +151,13 @@ struct tcp_stack_ops {
      * The connection can still send until tcp_shutdown/tcp_close. */
     void (*peer_closed)(void *ctx, tcp_handle_t h, void *user);
     /* The connection is gone; `h` becomes invalid when this returns. Not
-     * delivered after tcp_close() or tcp_abort() by the upper layer. */
+     * delivered after tcp_close() or tcp_abort() by the upper layer. A
+     * NORMAL end (both FINs done; the entry may live on in TIME_WAIT) is
+     * held back while received bytes are unread, and follows the
+     * tcp_recv/tcp_recv_consume that reads the last of them at the next
+     * tcp_input/tcp_timers_run (so NORMAL also means end of stream: a
+     * reader may get it before its tcp_recv sees -ESHUTDOWN); RESET,
+     * TIMEOUT and ABORTED come at once and discard unread bytes. */
     void (*closed)(void *ctx, tcp_handle_t h, void *user,
                    enum tcp_close_reason reason);
 };
@@ -193,6 +199,8 @@ struct tcp_stack_params {
                                     traffic either way for this long; 0 = off;
                                     per connection: tcp_set_idle_timeout() */
     uint32_t timer_tick_us;      /* timer wheel granularity; default 1 ms */
+    uint32_t challenge_ack_limit; /* RFC 5961 challenge ACKs per second per
+                                     stack; default 1000 */
 
     /* RFC 6528 ISN and RFC 4987 SYN-cookie key. Give each process fresh
      * random bytes; the same key on every core of a process is fine. */

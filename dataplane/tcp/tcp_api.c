@@ -121,7 +121,7 @@ ssize_t tcp_recv_peek(const struct tcp_stack *st, tcp_handle_t h, struct tcp_iov
     ssize_t r = readable(c);
     if (r <= 0)
         return r;
-    uint32_t start = (c->rcv_nxt - c->rb_len) & st->rcv_mask;
+    uint32_t start = c->rcv_rd & st->rcv_mask;
     uint32_t first = st->p.rcvbuf - start;
     iov[0].base = c->rcv_buf + start;
     iov[0].len = c->rb_len < first ? c->rb_len : first;
@@ -153,9 +153,16 @@ int tcp_recv_consume(struct tcp_stack *st, tcp_handle_t h, size_t n, uint64_t no
     if (n > c->rb_len)
         return -EINVAL;
     c->rb_len -= (uint32_t)n;
+    c->rcv_rd += (uint32_t)n;
     if (n)
         window_update(st, c, now);
-    tcp_dispatch(st);
+    if (c->rb_len == 0 && c->close_deferred) {
+        /* everything read: the held-back closed(NORMAL) goes out at the
+         * next tcp_input/tcp_timers_run (not here, so that a caller
+         * reading in a loop still sees -ESHUTDOWN on its handle first) */
+        c->close_deferred = 0;
+        tcp_event(st, c, TCP_EV_CLOSED);
+    }
     return 0;
 }
 
@@ -206,7 +213,12 @@ int tcp_abort(struct tcp_stack *st, tcp_handle_t h)
     if (!c)
         return -EBADF;
     c->user_closed = 1;
-    if (!c->zombie) {
+    c->close_deferred = 0;
+    if (c->zombie)
+        tcp_event(st, c, TCP_EV_CLOSED); /* let tcp_dispatch free it */
+    else if (c->state == TCP_STATE_TIME_WAIT)
+        ; /* both sides are done: the entry just runs out its timer */
+    else {
         tcp_send_rst_conn(st, c, c->last_activity);
         tcp_conn_closed(st, c, TCP_CLOSE_ABORTED);
     }
@@ -219,7 +231,8 @@ int tcp_close(struct tcp_stack *st, tcp_handle_t h, uint64_t now)
     struct tcp_conn *c = tcp_handle_conn(st, h);
     if (!c)
         return -EBADF;
-    if (c->zombie || c->state == TCP_STATE_SYN_SENT || c->rb_len) {
+    if (c->zombie || c->state == TCP_STATE_SYN_SENT || c->state == TCP_STATE_TIME_WAIT ||
+        c->rb_len) {
         /* nothing to finish, or unread data the peer believes delivered:
          * reset so the peer learns it was not (RFC 9293 3.6) */
         return tcp_abort(st, h);

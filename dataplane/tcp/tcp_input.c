@@ -117,6 +117,7 @@ static void send_cookie_synack(struct tcp_stack *st, const struct seg *s, uint64
 }
 
 static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, uint64_t now);
+static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 
 /* The final ACK of a cookie handshake: rebuild the connection from the
  * cookie and the echoed timestamp. */
@@ -157,7 +158,7 @@ static int cookie_ack(struct tcp_stack *st, int li, struct seg *s, uint64_t now)
     c->iss = h->ack - 1;
     c->irs = h->seq - 1;
     c->snd_una = c->snd_nxt = c->snd_max = h->ack;
-    c->rcv_nxt = h->seq;
+    c->rcv_nxt = c->rcv_rd = c->last_ack_sent = h->seq; /* our SYN-ACK acked it */
     c->rcv_adv = c->rcv_nxt + (st->p.rcvbuf > 65535u ? 65535u : st->p.rcvbuf);
     c->snd_wnd = (uint32_t)h->window << c->snd_wscale;
     c->max_sndwnd = c->snd_wnd;
@@ -213,7 +214,7 @@ static int listen_input(struct tcp_stack *st, struct seg *s, uint64_t now)
     c->user = st->listeners[li].user;
     negotiate_passive(st, c, h);
     c->irs = h->seq;
-    c->rcv_nxt = h->seq + 1;
+    c->rcv_nxt = c->rcv_rd = h->seq + 1;
     c->iss = tcp_isn(st, c->laddr, c->lport, c->raddr, c->rport, now);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = h->window; /* never scaled in a SYN (RFC 7323 2.2) */
@@ -256,7 +257,7 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
         return -EPROTO;
     }
     c->irs = h->seq;
-    c->rcv_nxt = h->seq + 1;
+    c->rcv_nxt = c->rcv_rd = h->seq + 1;
     c->mss = clamp_mss(st, h);
     c->ws_ok = c->ws_ok && h->has_wscale;
     c->snd_wscale = c->ws_ok ? (h->wscale > 14 ? 14 : h->wscale) : 0;
@@ -296,7 +297,11 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
 static void rexmit_first(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     uint32_t sb_end = c->sb_seq + c->sb_len;
-    uint32_t len = seq_lt(c->snd_una, sb_end) ? sb_end - c->snd_una : 0;
+    /* only bytes already sent: the buffer may hold more that the window
+     * kept back, and sending them here would put data beyond snd_max on
+     * the wire (the peer's ACK of it would then look bogus) */
+    uint32_t sent_end = seq_min(sb_end, c->snd_max);
+    uint32_t len = seq_lt(c->snd_una, sent_end) ? sent_end - c->snd_una : 0;
     if (len > eff_mss(c))
         len = eff_mss(c);
     bool fin = c->app_shut && c->snd_una + len == sb_end && seq_gt(c->snd_max, sb_end);
@@ -344,13 +349,17 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
     uint32_t lo = c->snd_una - (c->max_sndwnd > 65535u ? c->max_sndwnd : 65535u);
     if (seq_lt(ack, lo)) {
         /* RFC 5961 5.2: too old to be an honest duplicate */
-        st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
         st->cnt.c[TCP_CNT_DROP_BAD_ACK]++;
-        tcp_send_ack(st, c, now);
+        challenge_ack(st, c, now);
         return false;
     }
     uint32_t new_wnd = (uint32_t)h->window << c->snd_wscale;
     bool wnd_same = new_wnd == c->snd_wnd;
+    /* a peer that answers our zero-window probes is alive, however long
+     * its window stays shut (RFC 9293 3.8.6.1): only unanswered probes
+     * count towards giving up */
+    if (c->tmr[TCP_T_PERSIST])
+        c->retries = 0;
     if (seq_lt(c->snd_wl1, h->seq) || (c->snd_wl1 == h->seq && seq_le(c->snd_wl2, ack))) {
         c->snd_wnd = new_wnd;
         c->snd_wl1 = h->seq;
@@ -368,6 +377,7 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         }
         c->backoff = 0;
         c->retries = 0;
+        c->tlp_done = 0;
         uint32_t data_end = seq_lt(ack, sb_end) ? ack : sb_end;
         if (seq_gt(data_end, c->sb_seq)) {
             uint32_t n = data_end - c->sb_seq;
@@ -381,13 +391,21 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         c->snd_una = ack;
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
+        if (c->sack_ok)
+            tcp_sack_update(c, h);
         if (c->in_recovery) {
             if (seq_ge(ack, c->recover)) {
                 /* RFC 6582 3.2 (3) full acknowledgment */
                 uint32_t flight = c->snd_max - c->snd_una;
                 c->cwnd = c->ssthresh < flight + mss ? c->ssthresh : flight + mss;
                 c->in_recovery = 0;
+                c->sack_rec = 0;
                 c->dupacks = 0;
+            } else if (c->sack_rec) {
+                /* RFC 6675: the pipe shrank by what was acked; repair
+                 * more holes (cwnd stays at ssthresh) */
+                tcp_sack_recover(st, c, now);
+                tcp_rexmt_arm(st, c, now);
             } else {
                 /* (5) partial acknowledgment: retransmit the next hole,
                  * deflate by the amount acked, add back one SMSS */
@@ -410,21 +428,44 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
             tcp_rexmt_arm(st, c, now);
         return true;
     }
+    /* a duplicate ACK (RFC 5681 2); one that SACKs new bytes counts even
+     * if the window moved, since it proves a segment left the network */
+    uint32_t newly = (c->sack_ok && h->n_sack && ack == c->snd_una) ? tcp_sack_update(c, h) : 0;
     if (ack == c->snd_una && s->len == 0 && !(h->flags & (TCP_FLAG_SYN | TCP_FLAG_FIN)) &&
-        wnd_same && seq_lt(c->snd_una, c->snd_max) && c->snd_wnd) {
+        (wnd_same || newly) && seq_lt(c->snd_una, c->snd_max) && c->snd_wnd) {
         st->cnt.c[TCP_CNT_DUP_ACK_IN]++;
         if (c->dupacks < 255)
             c->dupacks++;
-        if (c->dupacks == 3 && !c->in_recovery && seq_ge(c->snd_una, c->recover)) {
-            /* RFC 6582 3.2 (2): enter fast recovery */
+        /* three duplicates (RFC 5681), or three segments' worth SACKed
+         * above snd_una (RFC 6675 IsLost), or with fewer than four
+         * segments outstanding and nothing new to send, one less than
+         * outstanding (early retransmit, RFC 5827): a small window never
+         * produces three duplicates and would otherwise wait for the RTO */
+        uint32_t oseg = (c->snd_max - c->snd_una + mss - 1) / mss;
+        unsigned thresh = 3;
+        if (oseg >= 2 && oseg < 4 && !seq_lt(c->snd_nxt, c->sb_seq + c->sb_len))
+            thresh = oseg - 1;
+        bool lost = c->dupacks >= thresh || tcp_sack_sacked(c) >= 3 * mss;
+        if (lost && !c->in_recovery && seq_ge(c->snd_una, c->recover)) {
+            /* RFC 6582 3.2 (2) / RFC 6675 5: enter fast recovery */
             uint32_t flight = c->snd_max - c->snd_una;
             c->ssthresh = flight / 2 > 2 * mss ? flight / 2 : 2 * mss;
             c->recover = c->snd_max;
-            st->cnt.c[TCP_CNT_FAST_RETRANSMIT]++;
-            rexmit_first(st, c, now);
-            c->cwnd = c->ssthresh + 3 * mss;
             c->in_recovery = 1;
+            st->cnt.c[TCP_CNT_FAST_RETRANSMIT]++;
+            if (c->n_sb) {
+                c->sack_rec = 1;
+                c->cwnd = c->ssthresh;
+                c->rtx_next = c->snd_una;
+                tcp_sack_recover(st, c, now);
+            } else {
+                c->sack_rec = 0;
+                rexmit_first(st, c, now);
+                c->cwnd = c->ssthresh + 3 * mss;
+            }
             tcp_rexmt_arm(st, c, now);
+        } else if (c->in_recovery && c->sack_rec) {
+            tcp_sack_recover(st, c, now);
         } else if (c->dupacks > 3 && c->in_recovery) {
             c->cwnd += mss; /* (4) inflate for each segment that left */
         }
@@ -513,7 +554,7 @@ static void ring_write(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
 static void data_in(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
                     const uint8_t *p, uint32_t n, uint64_t now)
 {
-    uint32_t right = c->rcv_nxt - c->rb_len + st->p.rcvbuf;
+    uint32_t right = c->rcv_rd + st->p.rcvbuf;
     if (seq_ge(seq, right)) {
         st->cnt.c[TCP_CNT_DROP_RCVBUF_FULL] += n;
         c->ack_now = 1;
@@ -585,9 +626,14 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
     if (seq_gt(c->rcv_adv, c->rcv_nxt + wnd))
         wnd = c->rcv_adv - c->rcv_nxt;
     if (seglen == 0) {
+        /* RFC 9293's test, widened below rcv_nxt down to the rcv_nxt of
+         * our last ACK (as Linux's tcp_sequence() does with rcv_wup): a
+         * peer's ACK sent before our latest data reached it is still news
+         * about its window, even when our window is zero */
+        uint32_t lo = seq_lt(c->last_ack_sent, c->rcv_nxt) ? c->last_ack_sent : c->rcv_nxt;
         if (wnd == 0)
-            return seq == c->rcv_nxt;
-        return seq_le(c->rcv_nxt, seq) && seq_lt(seq, c->rcv_nxt + wnd);
+            return seq_le(lo, seq) && seq_le(seq, c->rcv_nxt);
+        return seq_le(lo, seq) && seq_lt(seq, c->rcv_nxt + wnd);
     }
     if (wnd == 0)
         return false;
@@ -595,8 +641,19 @@ static bool seq_acceptable(const struct tcp_stack *st, const struct tcp_conn *c,
            (seq_le(c->rcv_nxt, seq + seglen - 1) && seq_lt(seq + seglen - 1, c->rcv_nxt + wnd));
 }
 
+/* RFC 5961 7: challenge ACKs are rate limited per stack, so that a flood of
+ * forged RSTs/SYNs cannot turn the stack into an ACK amplifier. */
 static void challenge_ack(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
+    if (now - st->chack_epoch >= 1000000u) {
+        st->chack_epoch = now;
+        st->chack_left = st->p.challenge_ack_limit;
+    }
+    if (st->chack_left == 0) {
+        st->cnt.c[TCP_CNT_CHALLENGE_ACK_LIMITED]++;
+        return;
+    }
+    st->chack_left--;
     st->cnt.c[TCP_CNT_CHALLENGE_ACK]++;
     tcp_send_ack(st, c, now);
 }
@@ -645,7 +702,23 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             challenge_ack(st, c, now);
             return -EPROTO;
         }
+        if (c->state == TCP_STATE_TIME_WAIT) {
+            /* RFC 1337: a RST must not cut TIME_WAIT short (a late
+             * duplicate ACK of ours draws one from the peer, and the entry
+             * may still hold bytes the upper layer has not read) */
+            st->cnt.c[TCP_CNT_TIME_WAIT_RST_IGNORED]++;
+            return 0;
+        }
         st->cnt.c[TCP_CNT_RST_IN]++;
+        if ((c->state == TCP_STATE_LAST_ACK || c->state == TCP_STATE_CLOSING) &&
+            seq_ge(c->snd_una, c->sb_seq + c->sb_len)) {
+            /* both FINs were exchanged and every byte of ours is acked:
+             * only the ACK of our FIN is missing, and a peer that already
+             * dropped its TIME_WAIT entry answers the retransmitted FIN
+             * with a RST. The conversation ended normally. */
+            tcp_conn_closed(st, c, TCP_CLOSE_NORMAL);
+            return 0;
+        }
         c->reset_rcvd = 1;
         tcp_conn_closed(st, c, TCP_CLOSE_RESET);
         return 0;
@@ -678,8 +751,14 @@ static int conn_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *s, u
             rtt_sample(st, c, (uint32_t)(now - c->rtt_start));
         c->rtt_active = 0;
         enter_established(st, c, now);
-        st->cnt.c[TCP_CNT_ACCEPTED]++;
-        tcp_event(st, c, TCP_EV_ACCEPTED);
+        if (c->announced) {
+            /* simultaneous open of our own tcp_connect */
+            st->cnt.c[TCP_CNT_CONNECTED]++;
+            tcp_event(st, c, TCP_EV_CONNECTED);
+        } else {
+            st->cnt.c[TCP_CNT_ACCEPTED]++;
+            tcp_event(st, c, TCP_EV_ACCEPTED);
+        }
     }
 
     /* timestamps: remember the newest TSval of an in-order segment

@@ -66,6 +66,7 @@ static void fill_defaults(struct tcp_stack_params *p)
     if (!p->keepalive_intvl_us) p->keepalive_intvl_us = 10000000;
     if (!p->keepalive_probes) p->keepalive_probes = 5;
     if (!p->timer_tick_us) p->timer_tick_us = 1000;
+    if (!p->challenge_ack_limit) p->challenge_ack_limit = 1000;
     if (!p->eport_min && !p->eport_max) {
         p->eport_min = 32768;
         p->eport_max = 60999;
@@ -150,6 +151,7 @@ struct tcp_stack *tcp_stack_create(const struct tcp_stack_params *params,
     st->n_free = n;
     st->tw_head = st->tw_tail = TCP_NO_IDX;
     st->eport_next = p.eport_min;
+    st->chack_left = p.challenge_ack_limit;
     st->cnt.conns_by_state[TCP_STATE_CLOSED] = n;
     return st;
 
@@ -615,20 +617,26 @@ void tcp_dispatch(struct tcp_stack *st)
             o->writable(st->ctx, h, c->user);
         if ((ev & TCP_EV_PEER_CLOSED) && c->announced && !c->user_closed && o->peer_closed)
             o->peer_closed(st->ctx, h, c->user);
+        /* A normal end waits until the upper layer has consumed every
+         * received byte (tcp_recv_consume re-queues the event), so that
+         * closed() never takes readable data away with the handle. */
+        bool tell = c->announced && !c->user_closed;
+        bool normal = !c->zombie || c->close_reason == TCP_CLOSE_NORMAL;
+        if ((ev & TCP_EV_CLOSED) && tell && normal && c->rb_len) {
+            c->close_deferred = 1;
+            continue;
+        }
         if ((ev & TCP_EV_CLOSED) && !c->zombie) {
-            /* entered TIME_WAIT: the upper layer is done, the stack keeps
-             * the entry until the timer ends */
-            if (c->announced && !c->user_closed && o->closed) {
-                c->user_closed = 1;
-                o->closed(st->ctx, h, c->user, TCP_CLOSE_NORMAL);
-            }
+            /* entered TIME_WAIT: the upper layer is done with it; the
+             * stack keeps the entry until the timer ends */
             c->user_closed = 1;
+            if (tell && o->closed)
+                o->closed(st->ctx, h, c->user, TCP_CLOSE_NORMAL);
         }
         if (c->zombie && !c->in_evq) {
-            if (c->announced && !c->user_closed && o->closed) {
-                c->user_closed = 1; /* handle invalid from here on */
+            c->user_closed = 1; /* handle invalid from here on */
+            if (tell && o->closed)
                 o->closed(st->ctx, h, c->user, (enum tcp_close_reason)c->close_reason);
-            }
             if (!c->in_evq)
                 tcp_conn_free(st, c);
         }
