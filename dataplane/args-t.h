@@ -20,6 +20,7 @@ struct dp_args {
     uint32_t sndbuf, rcvbuf;
     uint32_t idle_timeout_ms;
     uint32_t syn_backlog;
+    uint32_t idle_sleep_us;          /* 0 = poll without pause */
     uint32_t fault_reorder_pct, fault_dup_pct; /* test only */
 };
 

@@ -180,6 +180,7 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         w->stop = &dp_stop;
         w->fault.reorder_pct = a->fault_reorder_pct;
         w->fault.dup_pct = a->fault_dup_pct;
+        w->idle_sleep_us = a->idle_sleep_us;
         for (unsigned j = 0; j < dp->n_workers; j++) {
             w->to[j] = dp->rings[i][j];
             w->from[j] = dp->rings[j][i];

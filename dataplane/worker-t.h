@@ -72,6 +72,13 @@ struct worker {
     uint64_t rng;
     struct rte_mbuf *held;  /* fault knob: frame held back */
 
+    /* Adaptive polling: after WORKER_IDLE_LOOPS empty iterations in a row
+     * the worker sleeps idle_sleep_tsc worth of time, giving a shared core
+     * back to the kernel (softirqs, veth) and to other processes. 0: pure
+     * busy polling, for dedicated cores. */
+    uint64_t idle_sleep_us;
+    uint32_t idle_streak;
+
     uint64_t busy_cycles, idle_cycles, loops;
     uint64_t ctr[WK_CTR_MAX];
     struct worker_stats stats;

@@ -24,6 +24,7 @@
 #define WORKER_NET_TIMER_US 10000
 #define WORKER_STATS_US 1000
 #define WORKER_TX_DRAIN_US 20
+#define WORKER_IDLE_LOOPS 1024
 
 /* --- tx: the net layer's buffers are mbufs from this core's pool -------- */
 
@@ -394,6 +395,14 @@ int worker_run(struct worker *w)
             rte_eth_tx_burst(w->port, w->queue, w->txq, 0);
             worker_publish_stats(w);
             next_stats = w->now_us + WORKER_STATS_US;
+        }
+        if (work) {
+            w->idle_streak = 0;
+        } else if (w->idle_sleep_us > 0 && ++w->idle_streak >= WORKER_IDLE_LOOPS) {
+            /* A system call, but only when there has been nothing to do
+             * for a while: never per packet. The first frame after a nap
+             * waits at most idle_sleep_us longer. */
+            rte_delay_us_sleep((unsigned)w->idle_sleep_us);
         }
         uint64_t dt = rte_rdtsc() - t0;
         if (work)
