@@ -19,6 +19,8 @@ set -u -o pipefail
 
 TLS_PORT=443
 BE_PORT=8080
+ECHO_TLS_PORT=8443
+ECHO_PORT=8081
 HTTP_PIDS=()
 
 edge_cleanup() {
@@ -68,9 +70,17 @@ listeners:
       min_version: "1.2"
       tickets: 2
       ticket_rotation: 1h
+  - name: echo
+    address: $DP_ADDR
+    port: $ECHO_TLS_PORT
+    backend: echo
+    tls:
+      tickets: 2
 backends:
   - name: web
     servers: [$BE_ADDR:$BE_PORT]
+  - name: echo
+    servers: [$BE_ADDR:$ECHO_PORT]
 dataplane:
   workers: 2
   mbufs: 8191
@@ -96,6 +106,21 @@ http_start() {
         sleep 0.1
     done
     fail "HTTP backend did not start"
+}
+
+# Echo backend (tests/integration/dataplane/echo_server.py) for the
+# listener on $ECHO_TLS_PORT.
+echo_start() {
+    ip netns exec "$NS_CLI" python3 "$DP_LIB_DIR/echo_server.py" "$BE_ADDR" "$ECHO_PORT" \
+        >"$W/echo.log" 2>&1 &
+    HTTP_PIDS+=($!)
+    wait_for 5 grep -q listening "$W/echo.log" || fail "echo backend did not start"
+}
+
+# tls_echo SNI SIZE [CONNS]: bytes through TLS to the echo backend and back.
+tls_echo() {
+    in_cli timeout 150 python3 "$EDGE_DIR/tls_echo_client.py" "$DP_ADDR" "$ECHO_TLS_PORT" \
+        "$1" "$PKI/root.pem" "$2" "${3:-1}"
 }
 
 # edge_dp_start: tern-dataplane with --config (plus the plaintext :80
