@@ -53,6 +53,7 @@ struct tls_stream {
     bool shut_done;
     bool kick;        /* tell the proxy to move bytes again */
     bool want_space;  /* send refused bytes: kick when TCP has room */
+    bool in_flush;    /* ts_flush running (re-entrancy guard) */
 };
 
 struct ts_listener {
@@ -199,14 +200,25 @@ static int ts_flush(struct tls_stream *s)
 {
     const uint8_t *p;
     size_t n;
+    /* tcp_send delivers the stack's pending events before it returns, and
+     * one may come back here through the proxy: the outer call owns the
+     * bytes it peeked, the inner one must not send them again. */
+    if (s->in_flush)
+        return tls_conn_out_peek(s->c, &p) > 0;
+    s->in_flush = true;
     while ((n = tls_conn_out_peek(s->c, &p)) > 0) {
         ssize_t k = tcp_send(s->st, s->h, p, n, s->core->now_us);
-        if (k < 0)
-            return (int)k;
-        if (k == 0)
+        if (s->c == NULL)
+            return -EBADF; /* released by an event tcp_send delivered */
+        if (k <= 0) {
+            s->in_flush = false;
+            if (k < 0)
+                return (int)k;
             break;
+        }
         tls_conn_out_consume(s->c, (size_t)k);
     }
+    s->in_flush = false;
     if (n > 0) {
         TS_COUNT(s->core, deferred_flush, 1);
         ts_attention(s);
