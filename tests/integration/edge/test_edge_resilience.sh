@@ -69,7 +69,7 @@ check "responder down: must-staple served" grep -q "Cert Status: good" <<<"$out"
 
 log "a short-lived response, then past its nextUpdate"
 ctl_kill9 # staple_put needs to be the table's only writer
-life=6
+life=12
 for leaf in ecdsa muststaple; do
     python3 "$lib/make_response.py" --issuer "$PKI/inter.pem" --cert "$PKI/$leaf.pem" \
         --signer "$PKI/responder.pem" --signer-key "$PKI/responder.key" \
@@ -80,10 +80,12 @@ for leaf in ecdsa muststaple; do
         fail "staple_put"
 done
 check "short-lived response stapled while valid" gnutls_staple ecdsa.tern.test "$W/got-short.der"
+[ -s "$W/got-short.der" ] || tail -5 "$W/gnutls.out"
 check "  and it is the new one (bytes equal)" cmp -s "$W/got-short.der" "$W/short-ecdsa.der"
 expired_before=$(stat_of tls_unstapled_expired)
 refused_before=$(stat_of tls_unstapled_handshake_refused)
-sleep $((life + 2))
+now=$(date +%s)
+[ "$nu" -gt "$now" ] && sleep $((nu - now + 2))
 out=$(s_client ecdsa.tern.test)
 check "past nextUpdate: no staple sent" grep -q "OCSP response: no response sent" <<<"$out"
 check "past nextUpdate: lenient certificate still served" grep -q "hello from the backend" <<<"$out"
