@@ -105,6 +105,10 @@ if mode == "plain":
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 elif mode == "garbage":
     s.sendall(bytes(range(256)) * 8)
+elif mode == "badhello":
+    # a handshake record holding a ClientHello of nonsense
+    body = bytes([1, 0, 0, 60]) + bytes(range(7, 67))
+    s.sendall(bytes([22, 3, 1, 0, len(body)]) + body)
 t0 = time.monotonic()
 data = b""
 try:
@@ -123,11 +127,19 @@ out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" silent)
 log "silent client: $out"
 check "silent client closed by the handshake deadline (3 s)" grep -q "closed after [3-6]\." <<<"$out"
 check "counted: handshake timeout" test "$(stat_of tls_stream_timeouts)" -gt "$timeouts_before"
+# OpenSSL sends no alert to plaintext HTTP or a non-TLS first record
+# (SSL_R_HTTP_REQUEST, wrong version): closed at once is what is checked.
+failed_before=$(stat_of tls_handshakes_failed)
 for mode in plain garbage; do
     out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" "$mode")
     log "$mode client: $out"
-    check "$mode bytes: alert sent, connection closed at once" grep -q "closed after 0\..*alert=True" <<<"$out"
+    check "$mode bytes: connection closed at once" grep -q "closed after 0\." <<<"$out"
 done
+out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" badhello)
+log "bad ClientHello: $out"
+check "bad ClientHello: alert sent, connection closed at once" \
+    grep -q "closed after 0\..*alert=True" <<<"$out"
+check "counted: 3 failed handshakes" test "$(stat_of tls_handshakes_failed)" -ge $((failed_before + 3))
 out=$(s_client ecdsa.tern.test)
 check "after hostile clients: handshakes still served" grep -q "hello from the backend" <<<"$out"
 check "dataplane alive" dp_alive
