@@ -64,6 +64,8 @@ out=$(s_client unknown-name.example -noservername 2>&1; s_client unknown-name.ex
 check "unknown SNI: default certificate (ECDSA), stapled" \
     bash -c 'grep -q "Server public key is 256 bit" <<<"$1" && grep -q "Cert Status: good" <<<"$1"' _ "$out"
 
+body=$(in_cli timeout 10 curl -sS "http://$DP_ADDR:$VIP_PORT/hello.txt")
+check_eq "plaintext listener (--listen) beside the TLS ones" "$body" "hello from the backend $TAG"
 body=$(curl_get ecdsa.tern.test /hello.txt)
 check_eq "curl --cert-status ECDSA: body" "$body" "hello from the backend $TAG"
 body=$(curl_get rsa.tern.test /hello.txt)
