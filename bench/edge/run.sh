@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# bench/edge/run.sh BUILD_DIR [--quick] [--servers "tern nginx haproxy"]
+#
+# tern-dataplane, nginx and HAProxy terminating TLS in front of the same
+# backend, in the same run, on namespaces this script makes (198.18.0.0/15)
+# and removes (trap). Each server runs on core 0 (tern: one worker lcore;
+# nginx: one worker; HAProxy: nbthread 1); the load generator (hsload) and
+# the backend (a plain-HTTP nginx) run on core 1. For each server and case it
+# prints the server's CPU per handshake (or per MiB for bulk), and that figure
+# as a multiple of
+#   floor    the crypto floor: signature + X25519 keygen and derive
+#            (bench/tls/tls_bench measures the operations `openssl speed`
+#            times, in one process on core 0, in this run),
+#   inmem    OpenSSL 3.0's own server cost for the same handshake in memory
+#            (tls_bench's "openssl" column: client and server SSL joined by
+#            BIOs, no sockets, OpenSSL's defaults),
+#   best     the best (lowest) of the servers measured for that case.
+#
+# Server CPU: nginx and HAProxy from /proc/PID/stat utime+stime (whole
+# process, every thread, user and kernel: TCP, socket calls, and the veth
+# transmit they trigger); tern from its worker's busy TSC cycles from DPDK
+# telemetry (loop iterations that did work, converted with the TSC frequency
+# the dataplane reports). bench/README.md says why these differ and what that
+# means for the comparison.
+#
+# Use a release build (debugoptimized, no sanitizers):
+#   meson setup build/release --buildtype=debugoptimized && ninja -C build/release
+#   sudo bench/edge/run.sh build/release [--quick]
+# Needs root, nginx, haproxy, ethtool, python3 (with python3-cryptography for
+# the PKI). tern joins the table when its tern-dataplane takes a TLS
+# listener (--config); until then its rows say "n/a".
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick] [--servers LIST]" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+shift
+quick=0
+servers="tern nginx haproxy"
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --servers) servers=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+HSLOAD=$build/bench/edge/hsload
+TLS_BENCH=$build/bench/tls/tls_bench
+export TERN_DATAPLANE=${TERN_DATAPLANE:-$build/dataplane/tern-dataplane}
+for f in "$HSLOAD" "$TLS_BENCH"; do
+    [ -x "$f" ] || { echo "missing $f: build first" >&2; exit 2; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "needs root (namespaces, AF_XDP)" >&2; exit 2; }
+for c in nginx haproxy ethtool ip taskset python3; do
+    command -v "$c" >/dev/null || PATH=$PATH:/usr/sbin:/sbin
+    command -v "$c" >/dev/null || { echo "missing $c" >&2; exit 2; }
+done
+
+if [ "$quick" = 1 ]; then
+    SECS=1; WARM=0.3; CONC=8; BIG_MB=8; BIG_N=4; INMEM_ITERS=40
+else
+    SECS=4; WARM=1; CONC=16; BIG_MB=32; BIG_N=16; INMEM_ITERS=300
+fi
+
+# Namespaces, veths, work dir, telemetry and cleanup of tern's side come
+# from the dataplane tests' lib.sh (names carry this PID); the kernel
+# servers get one more namespace and veth here.
+. "$src/tests/integration/dataplane/lib.sh"
+. "$src/tests/lib/pki.sh"
+NS_K="tern-k-$TAG"
+IF_KS="ks$TAG"
+IF_KC="kc$TAG"
+K_ADDR=198.18.1.1
+K_CLI=198.18.1.2
+K_BE=198.18.1.3
+NGINX_PORT=443
+HAPROXY_PORT=8443
+TERN_PORT=443
+edge_cleanup() {
+    set +e
+    dp_cleanup
+    ip netns del "$NS_K" 2>/dev/null
+}
+trap edge_cleanup EXIT
+W=$WORKDIR
+log "work dir $W"
+
+# ---- PKI and staples --------------------------------------------------
+port=$(pki_free_port)
+mkdir -p "$W/pki"
+pki_make "$W/pki" "$port" >/dev/null
+ocsp_start "$W/pki" "$port" >/dev/null
+ocsp_pid=$OCSP_PID
+for leaf in ecdsa rsa; do
+    ocsp_fetch "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der"
+    [ "$(ocsp_status "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der")" = good ] ||
+        fail "staple for $leaf does not verify"
+done
+ocsp_stop "$ocsp_pid"
+SNI_EC=ecdsa.tern.test
+SNI_RSA=rsa.tern.test
+
+# ---- network ---------------------------------------------------------
+dp_net_up
+ip netns add "$NS_K"
+ip link add "$IF_KS" netns "$NS_K" type veth peer name "$IF_KC" netns "$NS_CLI"
+ip -n "$NS_K" link set lo up
+ip -n "$NS_K" link set "$IF_KS" up
+ip -n "$NS_CLI" link set "$IF_KC" up
+ip -n "$NS_K" addr add "$K_ADDR/24" dev "$IF_KS"
+ip -n "$NS_CLI" addr add "$K_CLI/24" dev "$IF_KC"
+ip -n "$NS_CLI" addr add "$K_BE/24" dev "$IF_KC"
+# Many short connections from one client address.
+for ns in "$NS_CLI" "$NS_K"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
+done
+
+# ---- backend: plain HTTP nginx on core 1 (both client-side addresses) ----
+mkdir -p "$W/be/www" "$W/be/tmp"
+printf '%0100d' 0 >"$W/be/www/small"
+truncate -s "${BIG_MB}M" "$W/be/www/big"
+cat >"$W/be/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+user root;
+pid $W/be/nginx.pid;
+error_log $W/be/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $W/be/tmp;
+    proxy_temp_path $W/be/tmp;
+    fastcgi_temp_path $W/be/tmp;
+    uwsgi_temp_path $W/be/tmp;
+    scgi_temp_path $W/be/tmp;
+    keepalive_requests 1000000;
+    server {
+        listen $BE_ADDR:$BE_PORT reuseport backlog=4096;
+        listen $K_BE:$BE_PORT reuseport backlog=4096;
+        root $W/be/www;
+    }
+}
+EOF
+ip netns exec "$NS_CLI" taskset -c 1 nginx -e "$W/be/error.log" -c "$W/be/nginx.conf" \
+    >"$W/be/out.log" 2>&1 &
+BG_PIDS+=($!)
+
+# ---- nginx: one worker on core 0, staple from a file ------------------
+mkdir -p "$W/nginx/tmp"
+nginx_server() { # sni leaf
+    cat <<EOF
+    server {
+        listen $K_ADDR:$NGINX_PORT ssl reuseport backlog=4096;
+        server_name $1;
+        ssl_certificate $W/pki/$2.chain.pem;
+        ssl_certificate_key $W/pki/$2.key;
+        ssl_stapling on;
+        ssl_stapling_file $W/pki/$2.ocsp.der;
+        location / { proxy_pass http://be; }
+    }
+EOF
+}
+cat >"$W/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_cpu_affinity 01;
+daemon off;
+user root;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $W/nginx/tmp;
+    proxy_temp_path $W/nginx/tmp;
+    fastcgi_temp_path $W/nginx/tmp;
+    uwsgi_temp_path $W/nginx/tmp;
+    scgi_temp_path $W/nginx/tmp;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    # Stream large answers as a TCP proxy would (no disk buffering).
+    proxy_buffering off;
+    proxy_buffer_size 64k;
+    upstream be { server $K_BE:$BE_PORT; }
+$(nginx_server $SNI_EC ecdsa)
+$(nginx_server $SNI_RSA rsa)
+}
+EOF
+
+# ---- HAProxy: nbthread 1 on core 0, staple from <crt>.ocsp ---------------
+mkdir -p "$W/haproxy/crt"
+for leaf in ecdsa rsa; do
+    cat "$W/pki/$leaf.chain.pem" "$W/pki/$leaf.key" >"$W/haproxy/crt/$leaf.pem"
+    cp "$W/pki/$leaf.ocsp.der" "$W/haproxy/crt/$leaf.pem.ocsp"
+done
+cat >"$W/haproxy/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    cpu-map 1/1 0
+    maxconn 20000
+    log stderr format short local0 err
+defaults
+    mode tcp
+    log global
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind $K_ADDR:$HAPROXY_PORT ssl crt $W/haproxy/crt/ ssl-min-ver TLSv1.2
+    default_backend be
+backend be
+    server b1 $K_BE:$BE_PORT
+EOF
+
+# ---- helpers -----------------------------------------------------------
+TICKS=$(getconf CLK_TCK)
+# proc_cpu_us PID...: utime+stime of these processes (all threads), in us.
+proc_cpu_us() {
+    local t=0 p f
+    for p in "$@"; do
+        f=$(sed 's/^.*) //' "/proc/$p/stat") # fields from 3 (state) on
+        set -- $f
+        t=$((t + ${12} + ${13}))
+    done
+    echo $((t * 1000000 / TICKS))
+}
+# tern_busy_us: the workers' busy TSC cycles, in us.
+tern_busy_us() {
+    python3 - "$FILE_PREFIX" "$DP_LIB_DIR" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[2])
+import telemetry
+d = telemetry.query(sys.argv[1], "/tern/stats")
+print(int(d["busy_cycles"] * 1e6 / d["tsc_hz"]))
+EOF
+}
+wait_port() { # ns addr port
+    for _ in $(seq 100); do
+        ip netns exec "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+SRV_PIDS=""    # the running server's processes, for proc_cpu_us
+SRV_KIND=""    # proc | tern
+SRV_ADDR=""
+start_nginx() {
+    ip netns exec "$NS_K" taskset -c 0 nginx -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf" \
+        >"$W/nginx/out.log" 2>&1 &
+    local master=$!
+    BG_PIDS+=($master)
+    wait_port "$NS_CLI" "$K_ADDR" "$NGINX_PORT" || { cat "$W/nginx/error.log"; fail "nginx did not start"; }
+    SRV_PIDS="$master $(cat "/proc/$master/task/$master/children")"
+    SRV_KIND=proc SRV_ADDR=$K_ADDR:$NGINX_PORT
+}
+start_haproxy() {
+    ip netns exec "$NS_K" taskset -c 0 haproxy -db -f "$W/haproxy/haproxy.cfg" \
+        >"$W/haproxy/out.log" 2>&1 &
+    local pid=$!
+    BG_PIDS+=($pid)
+    wait_port "$NS_CLI" "$K_ADDR" "$HAPROXY_PORT" || { cat "$W/haproxy/out.log"; fail "haproxy did not start"; }
+    SRV_PIDS=$pid SRV_KIND=proc SRV_ADDR=$K_ADDR:$HAPROXY_PORT
+}
+stop_server() {
+    local p
+    for p in $SRV_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in $SRV_PIDS; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+}
+
+# tern takes TLS listeners from --config (h/edge); without it, no tern rows.
+tern_tls_supported() {
+    [ -x "$TERN_DATAPLANE" ] && grep -qa -- "--config" "$TERN_DATAPLANE"
+}
+start_tern() { # workers
+    tern_tls_supported || return 1
+    return 1 # filled in when tern-dataplane takes a TLS --config
+}
+
+server_cpu_us() {
+    if [ "$SRV_KIND" = tern ]; then tern_busy_us; else proc_cpu_us $SRV_PIDS; fi
+}
+
+# ---- cases ----------------------------------------------------------------
+# name | hsload options (the address is added) | per: hs or mib | floor key
+CASES=(
+    "TLS1.3 ECDSA full|-v 1.3 -k ec -s $SNI_EC -g /small|hs|ec13"
+    "TLS1.3 RSA full|-v 1.3 -k rsa -s $SNI_RSA -g /small|hs|rsa13"
+    "TLS1.2 ECDSA full|-v 1.2 -k ec -s $SNI_EC -g /small|hs|ec12"
+    "TLS1.2 RSA full|-v 1.2 -k rsa -s $SNI_RSA -g /small|hs|rsa12"
+    "TLS1.3 ECDSA resumed|-v 1.3 -k ec -s $SNI_EC -g /small -r|hs|ec13r"
+    "TLS1.2 ECDSA resumed|-v 1.2 -k ec -s $SNI_EC -g /small -r|hs|ec12r"
+    "bulk TLS1.3 ECDSA|-v 1.3 -k ec -s $SNI_EC -g /big|mib|-"
+)
+declare -A RES RATE
+
+# run_case SERVER INDEX: warm up, then measure; stores RES[server,index].
+run_case() {
+    local srv=$1 i=$2 name opts per fk
+    IFS='|' read -r name opts per fk <<<"${CASES[$i]}"
+    local conc=$CONC n=1000000
+    if [ "$per" = mib ]; then conc=2; n=$BIG_N; fi
+    in_cli taskset -c 1 "$HSLOAD" -a "$SRV_ADDR" -c "$conc" -t "$WARM" -n "$n" $opts \
+        >"$W/warm.log" 2>&1 || { cat "$W/warm.log"; log "$srv $name: warm-up failed"; }
+    local c0 c1 out
+    c0=$(server_cpu_us)
+    if ! out=$(in_cli taskset -c 1 "$HSLOAD" -a "$SRV_ADDR" -c "$conc" -t "$SECS" -n "$n" $opts 2>&1); then
+        log "$srv $name: FAILED: $out"
+        RES[$srv,$i]=fail
+        return 0
+    fi
+    c1=$(server_cpu_us)
+    local ok bytes rate
+    ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
+    bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<<"$out")
+    rate=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
+    if [ "$per" = mib ]; then
+        RES[$srv,$i]=$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN { printf "%.1f", c / (b / 1048576) }')
+        RATE[$srv,$i]=$(sed -n 's/.* mib_s=\([0-9.]*\).*/\1 MiB\/s/p' <<<"$out")
+    else
+        RES[$srv,$i]=$(awk -v c=$((c1 - c0)) -v n="$ok" 'BEGIN { printf "%.1f", c / n }')
+        RATE[$srv,$i]="$rate hs/s"
+    fi
+    log "$srv $name: ${RES[$srv,$i]} us/$per  ($out)"
+}
+
+run_server() { # name
+    local srv=$1 i
+    case $srv in
+    nginx) start_nginx ;;
+    haproxy) start_haproxy ;;
+    tern) start_tern 1 || { log "tern: tern-dataplane has no TLS listener yet (--config): skipped"; return 0; } ;;
+    esac
+    for i in "${!CASES[@]}"; do run_case "$srv" "$i"; done
+    stop_server
+}
+
+# ---- floors (core 0, where the servers run) ---------------------------
+log "floors: tls_bench in memory ($INMEM_ITERS rounds) and openssl speed, on core 0"
+# tls_bench wants its own PKI layout (tests/unit/tls/mkpki.sh).
+mkdir -p "$W/tlspki"
+sh "$src/tests/unit/tls/mkpki.sh" "$W/tlspki" >/dev/null
+TLS_BENCH_NO_SCALING=1 TLS_BENCH_MODES=3 taskset -c 0 "$TLS_BENCH" "$W/tlspki" "$INMEM_ITERS" \
+    >"$W/inmem.txt" 2>&1 || { cat "$W/inmem.txt"; fail "tls_bench failed"; }
+declare -A FLOOR INMEM TUNED
+# Rows: 3 words of case name, floor, then each column's value with "(N.NNx)"
+# after it unless the floor is 0.
+while read -r k fl om tu; do
+    FLOOR[$k]=$fl INMEM[$k]=$om TUNED[$k]=$tu
+done < <(awk '
+    /^TLS1\.[23] (ECDSA|RSA) (full|resumed)/ {
+        k = ($2 == "RSA" ? "rsa" : "ec") ($1 == "TLS1.3" ? "13" : "12") ($3 == "resumed" ? "r" : "")
+        n = 0
+        for (i = 4; i <= NF; i++) if ($i !~ /^\(/) v[n++] = $i
+        print k, v[0], v[1], v[2]
+    }' "$W/inmem.txt")
+speed=$(taskset -c 0 openssl speed -seconds 1 -mr ecdsap256 rsa2048 ecdhx25519 2>/dev/null | grep '^+F')
+sp_ec=$(awk -F: '$1=="+F4" && $3==256 { printf "%.1f", 1e6 / $4 }' <<<"$speed")
+sp_rsa=$(awk -F: '$1=="+F2" && $3==2048 { printf "%.1f", 1e6 / $4 }' <<<"$speed")
+sp_x=$(awk -F: '$1=="+F5" { printf "%.1f", 1e6 / $4 }' <<<"$speed")
+
+# ---- servers --------------------------------------------------------------
+in_cli bash -c "exec 3<>/dev/tcp/$K_BE/$BE_PORT" 2>/dev/null || sleep 1
+wait_port "$NS_CLI" "$K_BE" "$BE_PORT" || { cat "$W/be/error.log"; fail "backend did not start"; }
+ran=()
+for s in $servers; do
+    run_server "$s"
+    ran+=("$s")
+done
+
+# ---- table -------------------------------------------------------------
+echo
+echo "bench/edge $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; servers on core 0, hsload + backend on core 1"
+echo "openssl speed (core 0): ECDSA P-256 sign $sp_ec us, RSA-2048 sign $sp_rsa us, X25519 derive $sp_x us"
+echo "floor = tls_bench in-process: signature + X25519 keygen+derive (TLS1.3 resumed: X25519; TLS1.2 resumed: none)"
+echo "inmem = OpenSSL 3.0 defaults in memory (tls_bench 'openssl'); tuned = tls_bench 'tuned'"
+echo "server CPU us per handshake (bulk: per MiB); (floor x, inmem x, best-peer x)"
+echo
+printf '%-22s%8s%8s%8s' case floor inmem tuned
+for s in "${ran[@]}"; do printf '%30s' "$s"; done
+echo
+for i in "${!CASES[@]}"; do
+    IFS='|' read -r name opts per fk <<<"${CASES[$i]}"
+    fl=${FLOOR[$fk]:--} im=${INMEM[$fk]:--} tu=${TUNED[$fk]:--}
+    printf '%-22s%8s%8s%8s' "$name" "$fl" "$im" "$tu"
+    best=""
+    for s in "${ran[@]}"; do
+        v=${RES[$s,$i]:-}
+        [[ "$v" =~ ^[0-9.]+$ ]] || continue
+        if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$v; fi
+    done
+    for s in "${ran[@]}"; do
+        v=${RES[$s,$i]:-n/a}
+        if [[ "$v" =~ ^[0-9.]+$ ]]; then
+            printf '%30s' "$(awk -v v="$v" -v f="$fl" -v m="$im" -v b="$best" 'BEGIN {
+                r = sprintf("%.1f (", v)
+                r = r (f ~ /^[0-9.]+$/ && f > 0 ? sprintf("%.2f", v / f) : "-") ", "
+                r = r (m ~ /^[0-9.]+$/ && m > 0 ? sprintf("%.2f", v / m) : "-") ", "
+                r = r sprintf("%.2f", v / b) ")"
+                print r }')"
+        else
+            printf '%30s' "$v"
+        fi
+    done
+    echo
+done
+echo
+echo "throughput seen by hsload (client-bound on this machine; not a server capacity):"
+for i in "${!CASES[@]}"; do
+    IFS='|' read -r name _ <<<"${CASES[$i]}"
+    printf '  %-22s' "$name"
+    for s in "${ran[@]}"; do printf '%14s %-16s' "$s" "${RATE[$s,$i]:-n/a}"; done
+    echo
+done
