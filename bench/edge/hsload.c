@@ -27,7 +27,9 @@
  *   -s NAME      SNI (default none)
  *   -r           resumption: keep the newest session (ticket) the server
  *                sent and offer it on every new connection; the first
- *                connection is a full handshake to get one
+ *                connection is a full handshake to get one. In TLS 1.3
+ *                tickets arrive after the handshake: use it with -g, so
+ *                that every connection reads the server's fresh tickets
  *   -g PATH      send "GET PATH HTTP/1.1", Connection: close, and read
  *                the answer until the server ends the stream
  *   -q           no staple expected (do not fail without one)
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,7 +135,10 @@ static SSL_CTX *make_ctx(void)
     SSL_CTX_set_min_proto_version(ctx, o.version);
     SSL_CTX_set_max_proto_version(ctx, o.version);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    int ok = SSL_CTX_set1_groups_list(ctx, "X25519");
+    /* X25519 for the exchange (first, the key share); P-256 listed too because
+     * TLS 1.2 servers only pick an ECDSA P-256 certificate when the client
+     * names its curve. */
+    int ok = SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
     ok = ok && SSL_CTX_set1_sigalgs_list(ctx, o.rsa ? "rsa_pss_rsae_sha256:RSA+SHA256"
                                                     : "ECDSA+SHA256");
     if (o.version == TLS1_2_VERSION)
@@ -168,6 +174,11 @@ static void conn_end(struct conn *c, int good)
     }
     if (good && c->st == C_HANDSHAKE)
         SSL_shutdown(c->ssl); /* handshake only: say goodbye first */
+    /* Freed without a shutdown, OpenSSL marks the session not resumable,
+     * and that SSL_SESSION is the one every new connection offers. The
+     * server has ended a good connection, so mark it ended cleanly. */
+    if (good)
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(c->ssl);
     close(c->fd); /* also removes it from the epoll set */
     c->ssl = NULL;
@@ -383,6 +394,7 @@ int main(int argc, char **argv)
         }
         request_len = (size_t)n;
     }
+    signal(SIGPIPE, SIG_IGN); /* a close_notify to a server that already left */
     SSL_CTX *ctx = make_ctx();
     if (ctx == NULL) {
         fprintf(stderr, "hsload: SSL_CTX setup failed\n");

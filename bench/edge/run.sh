@@ -92,14 +92,14 @@ log "work dir $W"
 port=$(pki_free_port)
 mkdir -p "$W/pki"
 pki_make "$W/pki" "$port" >/dev/null
-ocsp_start "$W/pki" "$port" >/dev/null
+ocsp_start "$W/pki" "$port" --ndays 1 >/dev/null # HAProxy ignores a staple without nextUpdate
 ocsp_pid=$OCSP_PID
 for leaf in ecdsa rsa; do
     ocsp_fetch "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der"
     [ "$(ocsp_status "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der")" = good ] ||
         fail "staple for $leaf does not verify"
 done
-ocsp_stop "$ocsp_pid"
+ocsp_stop "$ocsp_pid" || fail "could not stop the OCSP responder"
 SNI_EC=ecdsa.tern.test
 SNI_RSA=rsa.tern.test
 
@@ -140,8 +140,8 @@ http {
     scgi_temp_path $W/be/tmp;
     keepalive_requests 1000000;
     server {
-        listen $BE_ADDR:$BE_PORT reuseport backlog=4096;
-        listen $K_BE:$BE_PORT reuseport backlog=4096;
+        listen $BE_ADDR:$BE_PORT backlog=4096;
+        listen $K_BE:$BE_PORT backlog=4096;
         root $W/be/www;
     }
 }
@@ -152,10 +152,10 @@ BG_PIDS+=($!)
 
 # ---- nginx: one worker on core 0, staple from a file ------------------
 mkdir -p "$W/nginx/tmp"
-nginx_server() { # sni leaf
+nginx_server() { # sni leaf [listen options: only once per address]
     cat <<EOF
     server {
-        listen $K_ADDR:$NGINX_PORT ssl reuseport backlog=4096;
+        listen $K_ADDR:$NGINX_PORT ssl ${3:-};
         server_name $1;
         ssl_certificate $W/pki/$2.chain.pem;
         ssl_certificate_key $W/pki/$2.key;
@@ -184,8 +184,10 @@ http {
     # Stream large answers as a TCP proxy would (no disk buffering).
     proxy_buffering off;
     proxy_buffer_size 64k;
+    proxy_buffers 4 64k;
+    proxy_busy_buffers_size 128k;
     upstream be { server $K_BE:$BE_PORT; }
-$(nginx_server $SNI_EC ecdsa)
+$(nginx_server $SNI_EC ecdsa backlog=4096)
 $(nginx_server $SNI_RSA rsa)
 }
 EOF
@@ -200,7 +202,7 @@ cat >"$W/haproxy/haproxy.cfg" <<EOF
 global
     nbthread 1
     cpu-map 1/1 0
-    maxconn 20000
+    maxconn 8000
     log stderr format short local0 err
 defaults
     mode tcp
