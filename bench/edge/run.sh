@@ -14,10 +14,10 @@
 #   inmem    OpenSSL 3.0's own server cost for the same handshake in memory
 #            (tls_bench's "openssl" column: client and server SSL joined by
 #            BIOs, no sockets, OpenSSL's defaults),
-#   best     the best (lowest) of the servers measured for that case.
+#   best     the best peer: the lower of nginx and HAProxy for that case.
 #
-# Server CPU: nginx and HAProxy from /proc/PID/stat utime+stime (whole
-# process, every thread, user and kernel: TCP, socket calls, and the veth
+# Server CPU: nginx and HAProxy from their threads' run time (schedstat, the
+# source of utime+stime in /proc/PID/stat; every thread, user and kernel: TCP, socket calls, and the veth
 # transmit they trigger); tern from its worker's busy TSC cycles from DPDK
 # telemetry (loop iterations that did work, converted with the TSC frequency
 # the dataplane reports). bench/README.md says why these differ and what that
@@ -218,16 +218,19 @@ backend be
 EOF
 
 # ---- helpers -----------------------------------------------------------
-TICKS=$(getconf CLK_TCK)
-# proc_cpu_us PID...: utime+stime of these processes (all threads), in us.
+# proc_cpu_us PID...: CPU time of these processes, every thread, user and
+# kernel, in us. The scheduler's per-thread run time (schedstat, ns) is what
+# utime+stime in /proc/PID/stat are sampled from; at 100 ticks per second
+# those would be too coarse for runs of a few hundred handshakes.
 proc_cpu_us() {
-    local t=0 p f
+    local p f t=0 ns
     for p in "$@"; do
-        f=$(sed 's/^.*) //' "/proc/$p/stat") # fields from 3 (state) on
-        set -- $f
-        t=$((t + ${12} + ${13}))
+        for f in /proc/"$p"/task/*/schedstat; do
+            read -r ns _ <"$f" || continue
+            t=$((t + ns))
+        done
     done
-    echo $((t * 1000000 / TICKS))
+    echo $((t / 1000))
 }
 # tern_busy_us: the workers' busy TSC cycles, in us.
 tern_busy_us() {
@@ -381,7 +384,7 @@ echo "bench/edge $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; servers on co
 echo "openssl speed (core 0): ECDSA P-256 sign $sp_ec us, RSA-2048 sign $sp_rsa us, X25519 derive $sp_x us"
 echo "floor = tls_bench in-process: signature + X25519 keygen+derive (TLS1.3 resumed: X25519; TLS1.2 resumed: none)"
 echo "inmem = OpenSSL 3.0 defaults in memory (tls_bench 'openssl'); tuned = tls_bench 'tuned'"
-echo "server CPU us per handshake (bulk: per MiB); (floor x, inmem x, best-peer x)"
+echo "server CPU us per handshake (bulk: per MiB); (x floor, x inmem, x best peer = lower of nginx, HAProxy)"
 echo
 printf '%-22s%8s%8s%8s' case floor inmem tuned
 for s in "${ran[@]}"; do printf '%30s' "$s"; done
@@ -392,6 +395,7 @@ for i in "${!CASES[@]}"; do
     printf '%-22s%8s%8s%8s' "$name" "$fl" "$im" "$tu"
     best=""
     for s in "${ran[@]}"; do
+        [ "$s" = tern ] && continue # best *peer*: nginx or HAProxy
         v=${RES[$s,$i]:-}
         [[ "$v" =~ ^[0-9.]+$ ]] || continue
         if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$v; fi
@@ -403,7 +407,7 @@ for i in "${!CASES[@]}"; do
                 r = sprintf("%.1f (", v)
                 r = r (f ~ /^[0-9.]+$/ && f > 0 ? sprintf("%.2f", v / f) : "-") ", "
                 r = r (m ~ /^[0-9.]+$/ && m > 0 ? sprintf("%.2f", v / m) : "-") ", "
-                r = r sprintf("%.2f", v / b) ")"
+                r = r (b != "" ? sprintf("%.2f", v / b) : "-") ")"
                 print r }')"
         else
             printf '%30s' "$v"
