@@ -442,6 +442,7 @@ int main(int argc, char **argv)
             for (unsigned i = 0; i < o.conc; i++)
                 if (conns[i].st != C_FREE)
                     conn_end(&conns[i], 0);
+            t_end = now_s();
             break;
         }
         int n = epoll_wait(ep, evs, 256, 100);

@@ -79,8 +79,11 @@ K_BE=198.18.1.3
 NGINX_PORT=443
 HAPROXY_PORT=8443
 TERN_PORT=443
+STAPLE_PUT=${STAPLE_PUT:-$build/tests/lib/staple_put}
+TABLE=/tern-edge-$TAG
 edge_cleanup() {
     set +e
+    [ -x "$STAPLE_PUT" ] && "$STAPLE_PUT" -d "$TABLE" >/dev/null 2>&1
     dp_cleanup
     ip netns del "$NS_K" 2>/dev/null
 }
@@ -232,14 +235,15 @@ proc_cpu_us() {
     done
     echo $((t / 1000))
 }
-# tern_busy_us: the workers' busy TSC cycles, in us.
-tern_busy_us() {
+# tern_counts: "busy_us idle_us": the workers' busy and idle TSC cycles from
+# DPDK telemetry, in us with the TSC frequency the dataplane reports.
+tern_counts() {
     python3 - "$FILE_PREFIX" "$DP_LIB_DIR" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[2])
 import telemetry
 d = telemetry.query(sys.argv[1], "/tern/stats")
-print(int(d["busy_cycles"] * 1e6 / d["tsc_hz"]))
+print(int(d["busy_cycles"] * 1e6 / d["tsc_hz"]), int(d["idle_cycles"] * 1e6 / d["tsc_hz"]))
 EOF
 }
 wait_port() { # ns addr port
@@ -275,20 +279,106 @@ stop_server() {
     for p in $SRV_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
     for p in $SRV_PIDS; do
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
     done
+    if [ "$SRV_KIND" = tern ]; then DP_PID=""; rm -rf "/var/run/dpdk/$FILE_PREFIX"; fi
 }
 
-# tern takes TLS listeners from --config (h/edge); without it, no tern rows.
+# tern: TLS listeners come from --config; the staples from a table that
+# staple_put (tests/lib) fills as its writer, as tern-control would.
 tern_tls_supported() {
-    [ -x "$TERN_DATAPLANE" ] && grep -qa -- "--config" "$TERN_DATAPLANE"
+    [ -x "$TERN_DATAPLANE" ] && [ -x "$STAPLE_PUT" ] && grep -qa -- "--config FILE" "$TERN_DATAPLANE"
 }
-start_tern() { # workers
+tern_config() { # workers
+    cat <<EOF
+certificates:
+  - name: ecdsa
+    chain: $W/pki/ecdsa.chain.pem
+    key: $W/pki/ecdsa.key
+    names: [$SNI_EC]
+  - name: rsa
+    chain: $W/pki/rsa.chain.pem
+    key: $W/pki/rsa.key
+    names: [$SNI_RSA]
+listeners:
+  - name: https
+    address: $DP_ADDR
+    port: $TERN_PORT
+    backend: web
+    default_certificate: ecdsa
+    tls:
+      min_version: "1.2"
+backends:
+  - name: web
+    servers: [$BE_ADDR:$BE_PORT]
+table:
+  shm_name: $TABLE
+  capacity: 64
+dataplane:
+  workers: $1
+  mbufs: 8191
+  flows_per_worker: 4096
+EOF
+}
+# start_tern WORKERS: one worker per core from core 0, one veth queue and
+# one AF_XDP vdev per worker (the kernel's tx queue choice spreads flows).
+start_tern() {
     tern_tls_supported || return 1
-    return 1 # filled in when tern-dataplane takes a TLS --config
+    local n=$1 leaf vdevs=() q
+    if [ ! -f "$W/table.done" ]; then
+        for leaf in ecdsa rsa; do
+            # shellcheck disable=SC2046
+            "$STAPLE_PUT" "$TABLE" "$(pki_key "$W/pki/$leaf.pem")" "$W/pki/$leaf.ocsp.der" \
+                $(ocsp_times "$W/pki/$leaf.ocsp.der") || fail "staple_put $leaf"
+        done
+        touch "$W/table.done"
+    fi
+    tern_config "$n" >"$W/tern-$n.yaml"
+    ip netns exec "$NS_DP" ethtool -L "$IF_DP" rx "$n" tx "$n" >/dev/null 2>&1 || true
+    ip netns exec "$NS_CLI" ethtool -L "$IF_CLI" rx "$n" tx "$n" >/dev/null 2>&1 || true
+    for ((q = 0; q < n; q++)); do
+        vdevs+=("--vdev=net_af_xdp${q}_$TAG,iface=$IF_DP,start_queue=$q")
+    done
+    ip netns exec "$NS_DP" sh -c 'mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
+        "$TERN_DATAPLANE" -l "0-$((n - 1))" --no-pci --no-huge -m 512 \
+        --file-prefix="$FILE_PREFIX" --log-level=lib.eal:warning "${vdevs[@]}" \
+        -- --addr "$DP_ADDR/24" --config "$W/tern-$n.yaml" >"$W/tern-$n.log" 2>&1 &
+    DP_PID=$!
+    for _ in $(seq 150); do
+        grep -q "ready" "$W/tern-$n.log" 2>/dev/null && break
+        kill -0 "$DP_PID" 2>/dev/null || { cat "$W/tern-$n.log"; fail "tern-dataplane exited at start"; }
+        sleep 0.1
+    done
+    grep -q "ready" "$W/tern-$n.log" || { cat "$W/tern-$n.log"; fail "tern-dataplane not ready"; }
+    wait_port "$NS_CLI" "$DP_ADDR" "$TERN_PORT" || { cat "$W/tern-$n.log"; fail "tern does not accept"; }
+    SRV_PIDS=$DP_PID SRV_KIND=tern SRV_ADDR=$DP_ADDR:$TERN_PORT
 }
 
-server_cpu_us() {
-    if [ "$SRV_KIND" = tern ]; then tern_busy_us; else proc_cpu_us $SRV_PIDS; fi
+# server_sample: "cpu_us busy_us idle_us" (busy and idle: tern only).
+server_sample() {
+    if [ "$SRV_KIND" = tern ]; then
+        echo "$(proc_cpu_us $SRV_PIDS) $(tern_counts)"
+    else
+        echo "$(proc_cpu_us $SRV_PIDS) 0 0"
+    fi
+}
+# server_used_us SAMPLE0 SAMPLE1: the server's CPU between two samples.
+# nginx, HAProxy: CPU time. tern busy-polls, so its CPU time is the whole
+# interval; what it used is its busy loop iterations. Those are timed with
+# the TSC, wall-clock time, which on a core shared with other processes also
+# counts the time the worker was preempted in a busy iteration; so the
+# figure is the CPU time tern received times its busy share,
+# cpu * busy / (busy + idle). The raw busy time is kept in RAW[].
+server_used_us() {
+    awk -v a="$1" -v b="$2" -v kind="$SRV_KIND" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        cpu = y[1] - x[1]; busy = y[2] - x[2]; idle = y[3] - x[3]
+        if (kind == "tern")
+            printf "%d %d\n", (busy + idle > 0 ? cpu * busy / (busy + idle) : 0), busy
+        else
+            printf "%d %d\n", cpu, cpu
+    }'
 }
 
 # ---- cases ----------------------------------------------------------------
@@ -302,7 +392,7 @@ CASES=(
     "TLS1.2 ECDSA resumed|-v 1.2 -k ec -s $SNI_EC -g /small -r|hs|ec12r"
     "bulk TLS1.3 ECDSA|-v 1.3 -k ec -s $SNI_EC -g /big|mib|-"
 )
-declare -A RES RATE
+declare -A RES RATE RAW
 
 # run_case SERVER INDEX: warm up, then measure; stores RES[server,index].
 run_case() {
@@ -312,26 +402,29 @@ run_case() {
     if [ "$per" = mib ]; then conc=2; n=$BIG_N; fi
     in_cli taskset -c 1 "$HSLOAD" -a "$SRV_ADDR" -c "$conc" -t "$WARM" -n "$n" $opts \
         >"$W/warm.log" 2>&1 || { cat "$W/warm.log"; log "$srv $name: warm-up failed"; }
-    local c0 c1 out
-    c0=$(server_cpu_us)
+    local s0 s1 out used raw
+    s0=$(server_sample)
     if ! out=$(in_cli taskset -c 1 "$HSLOAD" -a "$SRV_ADDR" -c "$conc" -t "$SECS" -n "$n" $opts 2>&1); then
         log "$srv $name: FAILED: $out"
         RES[$srv,$i]=fail
         return 0
     fi
-    c1=$(server_cpu_us)
-    local ok bytes rate
+    s1=$(server_sample)
+    read -r used raw < <(server_used_us "$s0" "$s1")
+    local ok bytes rate div
     ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
     bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<<"$out")
     rate=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
     if [ "$per" = mib ]; then
-        RES[$srv,$i]=$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN { printf "%.1f", c / (b / 1048576) }')
+        div=$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')
         RATE[$srv,$i]=$(sed -n 's/.* mib_s=\([0-9.]*\).*/\1 MiB\/s/p' <<<"$out")
     else
-        RES[$srv,$i]=$(awk -v c=$((c1 - c0)) -v n="$ok" 'BEGIN { printf "%.1f", c / n }')
+        div=$ok
         RATE[$srv,$i]="$rate hs/s"
     fi
-    log "$srv $name: ${RES[$srv,$i]} us/$per  ($out)"
+    RES[$srv,$i]=$(awk -v c="$used" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
+    RAW[$srv,$i]=$(awk -v c="$raw" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
+    log "$srv $name: ${RES[$srv,$i]} us/$per (raw ${RAW[$srv,$i]})  ($out)"
 }
 
 run_server() { # name
@@ -378,6 +471,18 @@ for s in $servers; do
     ran+=("$s")
 done
 
+# Scaling: tern with 2 workers (cores 0 and 1) against 1, TLS1.3 ECDSA full.
+# On 2 cores the second worker shares core 1 with hsload and the backend,
+# so the ratio says little here; it is printed so that it is not left out.
+SCALE=""
+if [[ " $servers " == *" tern "* ]] && tern_tls_supported && [ "$(nproc)" -ge 2 ]; then
+    if start_tern 2; then
+        run_case tern2 0
+        stop_server
+        SCALE="tern 2 workers: ${RATE[tern2,0]:-n/a} (${RES[tern2,0]:-n/a} us/hs) vs 1 worker: ${RATE[tern,0]:-n/a}"
+    fi
+fi
+
 # ---- table -------------------------------------------------------------
 echo
 echo "bench/edge $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; servers on core 0, hsload + backend on core 1"
@@ -416,6 +521,15 @@ for i in "${!CASES[@]}"; do
     echo
 done
 echo
+if [[ " ${ran[*]} " == *" tern "* ]]; then
+    echo "tern, raw busy TSC time per handshake (wall clock of busy iterations, preemption included):"
+    for i in "${!CASES[@]}"; do
+        IFS='|' read -r name _ <<<"${CASES[$i]}"
+        printf '  %-22s %s\n' "$name" "${RAW[tern,$i]:-n/a}"
+    done
+    echo
+fi
+[ -z "$SCALE" ] || { echo "$SCALE"; echo "  (2 cores: the second worker shares core 1 with hsload and the backend; not a scaling figure)"; echo; }
 echo "throughput seen by hsload (client-bound on this machine; not a server capacity):"
 for i in "${!CASES[@]}"; do
     IFS='|' read -r name _ <<<"${CASES[$i]}"
