@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/edge/run.sh BUILD_DIR [--quick] [--servers "tern nginx haproxy"]
+#                   [--only SUBSTRING]   (cases whose name holds it)
 #
 # tern-dataplane, nginx and HAProxy terminating TLS in front of the same
 # backend, in the same run, on namespaces this script makes (198.18.0.0/15)
@@ -37,11 +38,13 @@ src=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 shift
 quick=0
+only=""
 servers="tern nginx haproxy"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
     --servers) servers=$2; shift ;;
+    --only) only=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -406,6 +409,10 @@ run_case() {
     s0=$(server_sample)
     if ! out=$(in_cli taskset -c 1 "$HSLOAD" -a "$SRV_ADDR" -c "$conc" -t "$SECS" -n "$n" $opts 2>&1); then
         log "$srv $name: FAILED: $out"
+        if [ "$SRV_KIND" = tern ]; then
+            dp_stats >"$W/tern-stats-failed-$i.json" 2>&1 || true
+            log "tern counters after the failure: $W/tern-stats-failed-$i.json"
+        fi
         RES[$srv,$i]=fail
         return 0
     fi
@@ -434,7 +441,10 @@ run_server() { # name
     haproxy) start_haproxy ;;
     tern) start_tern 1 || { log "tern: tern-dataplane has no TLS listener yet (--config): skipped"; return 0; } ;;
     esac
-    for i in "${!CASES[@]}"; do run_case "$srv" "$i"; done
+    for i in "${!CASES[@]}"; do
+        [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
+        run_case "$srv" "$i"
+    done
     stop_server
 }
 
@@ -475,7 +485,8 @@ done
 # On 2 cores the second worker shares core 1 with hsload and the backend,
 # so the ratio says little here; it is printed so that it is not left out.
 SCALE=""
-if [[ " $servers " == *" tern "* ]] && tern_tls_supported && [ "$(nproc)" -ge 2 ]; then
+if [[ " $servers " == *" tern "* ]] && [[ "${CASES[0]%%|*}" == *"$only"* ]] &&
+    tern_tls_supported && [ "$(nproc)" -ge 2 ]; then
     if start_tern 2; then
         run_case tern2 0
         stop_server
