@@ -427,7 +427,12 @@ run_case() {
         RATE[$srv,$i]=$(sed -n 's/.* mib_s=\([0-9.]*\).*/\1 MiB\/s/p' <<<"$out")
     else
         div=$ok
+        local res
+        res=$(sed -n 's/.* resumed=\([0-9]*\).*/\1/p' <<<"$out")
         RATE[$srv,$i]="$rate hs/s"
+        if [[ "$name" == *resumed* ]]; then
+            RATE[$srv,$i]+=", $((res * 100 / ok))% resumed"
+        fi
     fi
     RES[$srv,$i]=$(awk -v c="$used" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
     RAW[$srv,$i]=$(awk -v c="$raw" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
@@ -541,10 +546,11 @@ if [[ " ${ran[*]} " == *" tern "* ]]; then
     echo
 fi
 [ -z "$SCALE" ] || { echo "$SCALE"; echo "  (2 cores: the second worker shares core 1 with hsload and the backend; not a scaling figure)"; echo; }
-echo "throughput seen by hsload (client-bound on this machine; not a server capacity):"
+echo "throughput seen by hsload (client-bound on this machine; not a server capacity);"
+echo "resumed cases: the share that resumed (the rest were full handshakes, in the figure too):"
 for i in "${!CASES[@]}"; do
     IFS='|' read -r name _ <<<"${CASES[$i]}"
     printf '  %-22s' "$name"
-    for s in "${ran[@]}"; do printf '%14s %-16s' "$s" "${RATE[$s,$i]:-n/a}"; done
+    for s in "${ran[@]}"; do printf '%10s %-28s' "$s" "${RATE[$s,$i]:-n/a}"; done
     echo
 done
