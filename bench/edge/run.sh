@@ -511,6 +511,7 @@ printf '%-22s%8s%8s%8s' case floor inmem tuned
 for s in "${ran[@]}"; do printf '%30s' "$s"; done
 echo
 for i in "${!CASES[@]}"; do
+    [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
     IFS='|' read -r name opts per fk <<<"${CASES[$i]}"
     fl=${FLOOR[$fk]:--} im=${INMEM[$fk]:--} tu=${TUNED[$fk]:--}
     printf '%-22s%8s%8s%8s' "$name" "$fl" "$im" "$tu"
@@ -540,6 +541,7 @@ echo
 if [[ " ${ran[*]} " == *" tern "* ]]; then
     echo "tern, raw busy TSC time per handshake (wall clock of busy iterations, preemption included):"
     for i in "${!CASES[@]}"; do
+        [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
         IFS='|' read -r name _ <<<"${CASES[$i]}"
         printf '  %-22s %s\n' "$name" "${RAW[tern,$i]:-n/a}"
     done
@@ -549,6 +551,7 @@ fi
 echo "throughput seen by hsload (client-bound on this machine; not a server capacity);"
 echo "resumed cases: the share that resumed (the rest were full handshakes, in the figure too):"
 for i in "${!CASES[@]}"; do
+    [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
     IFS='|' read -r name _ <<<"${CASES[$i]}"
     printf '  %-22s' "$name"
     for s in "${ran[@]}"; do printf '%10s %-28s' "$s" "${RATE[$s,$i]:-n/a}"; done
