@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/edge/run.sh BUILD_DIR [--quick] [--servers "tern nginx haproxy"]
 #                   [--only SUBSTRING]   (cases whose name holds it)
+#                   [--conc N]           (connections at once, handshake cases)
 #
 # tern-dataplane, nginx and HAProxy terminating TLS in front of the same
 # backend, in the same run, on namespaces this script makes (198.18.0.0/15)
@@ -39,12 +40,14 @@ build=$(cd "$1" && pwd)
 shift
 quick=0
 only=""
+conc_opt=""
 servers="tern nginx haproxy"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
     --servers) servers=$2; shift ;;
     --only) only=$2; shift ;;
+    --conc) conc_opt=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -67,6 +70,7 @@ if [ "$quick" = 1 ]; then
 else
     SECS=4; WARM=1; CONC=16; BIG_MB=32; BIG_N=16; INMEM_ITERS=300
 fi
+[ -z "$conc_opt" ] || CONC=$conc_opt
 
 # Namespaces, veths, work dir, telemetry and cleanup of tern's side come
 # from the dataplane tests' lib.sh (names carry this PID); the kernel
@@ -264,7 +268,7 @@ start_nginx() {
     ip netns exec "$NS_K" taskset -c 0 nginx -e "$W/nginx/error.log" -c "$W/nginx/nginx.conf" \
         >"$W/nginx/out.log" 2>&1 &
     local master=$!
-    BG_PIDS+=($master)
+    BG_PIDS+=("$master")
     wait_port "$NS_CLI" "$K_ADDR" "$NGINX_PORT" || { cat "$W/nginx/error.log"; fail "nginx did not start"; }
     SRV_PIDS="$master $(cat "/proc/$master/task/$master/children")"
     SRV_KIND=proc SRV_ADDR=$K_ADDR:$NGINX_PORT
@@ -273,7 +277,7 @@ start_haproxy() {
     ip netns exec "$NS_K" taskset -c 0 haproxy -db -f "$W/haproxy/haproxy.cfg" \
         >"$W/haproxy/out.log" 2>&1 &
     local pid=$!
-    BG_PIDS+=($pid)
+    BG_PIDS+=("$pid")
     wait_port "$NS_CLI" "$K_ADDR" "$HAPROXY_PORT" || { cat "$W/haproxy/out.log"; fail "haproxy did not start"; }
     SRV_PIDS=$pid SRV_KIND=proc SRV_ADDR=$K_ADDR:$HAPROXY_PORT
 }
