@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 
 #include "dataplane/net/net.h"
@@ -112,6 +113,10 @@ static int tel_core(const char *cmd, const char *params, struct rte_tel_data *d)
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "core", id);
     rte_tel_data_add_dict_u64(d, "tsc_hz", tel_workers[id]->tsc_hz);
+    /* Reads the pool's ring and per-lcore caches without locks: an
+     * estimate, good enough to spot a leak or an undersized pool. */
+    rte_tel_data_add_dict_u64(d, "mbufs_in_use",
+                              rte_mempool_in_use_count(tel_workers[id]->pool));
     tel_fill(d, (unsigned)id, (unsigned)id);
     return 0;
 }

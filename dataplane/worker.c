@@ -392,6 +392,10 @@ int worker_run(struct worker *w)
             work = true;
         }
         if (w->now_us >= next_stats) {
+            /* An empty burst lets a PMD finish earlier work: AF_XDP in
+             * copy mode sends at most a batch per kick, and completes tx
+             * descriptors only when called. */
+            rte_eth_tx_burst(w->port, w->queue, w->txq, 0);
             worker_publish_stats(w);
             next_stats = w->now_us + WORKER_STATS_US;
         }

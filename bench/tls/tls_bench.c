@@ -445,7 +445,10 @@ static int run_case(int kt, int version, int resume, double out[M_N], double *fl
     }
     unsigned warm = iters / 10 + 2;
     for (unsigned i = 0; i < warm + iters; i++) {
-        for (int m = 0; m < M_N; m++) {
+        /* The column order rotates each round so that none always runs
+         * right after another (caches, allocator state). */
+        for (int k = 0; k < M_N; k++) {
+            int m = (int)((i + (unsigned)k) % M_N);
             if (!(mode_mask & (1u << m)))
                 continue;
             SSL_SESSION **want = resume && sess[m] == NULL ? &sess[m] : NULL;
@@ -572,7 +575,12 @@ static void scaling_table(void)
            "each thread (%u per thread); 2 cores here, shared with other work\n\n", n);
     printf("%-34s%10s%10s%7s%12s%12s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
            "1 thr us/hs", "2 thr us/hs");
+    /* TLS_BENCH_SCALE_MODE=0|1|2 runs one mode (to count futex calls of one
+     * mode with strace -f -c, say). */
+    const char *only = getenv("TLS_BENCH_SCALE_MODE");
     for (int m = 0; m < S_N; m++) {
+        if (only && atoi(only) != m)
+            continue;
         double c1 = 0, c2 = 0;
         double one = scale_run((enum scale_mode)m, 1, n, &c1);
         double two = scale_run((enum scale_mode)m, 2, n, &c2);
@@ -642,8 +650,9 @@ int main(int argc, char **argv)
         {"TLS1.2 ECDSA resumed", KT_EC, TLS1_2_VERSION, 1},
     };
     printf("server CPU us per handshake, median of %u rounds; each round runs every\n"
-           "column once plus one floor sample (full: signature + X25519 keygen and\n"
-           "derive; TLS 1.3 resumed: X25519 only; TLS 1.2 resumed: none);\n"
+           "column once, in rotating order, plus one floor sample (full: signature\n"
+           "+ X25519 keygen and derive; TLS 1.3 resumed: X25519 only; TLS 1.2\n"
+           "resumed: none);\n"
            "(x) = multiple of that interleaved floor; staple requested in all, sent in\n"
            "every full handshake\n\n", iters);
     printf("%-21s%8s", "case", "floor");
@@ -660,7 +669,9 @@ int main(int argc, char **argv)
         failed |= rc != 0;
         printf("%-21s%8.1f", cases[i].name, fl);
         for (int m = 0; m < M_N; m++) {
-            if (fl > 0)
+            if (!(mode_mask & (1u << m)))
+                printf("%17s", "-");
+            else if (fl > 0)
                 printf("%9.1f (%4.2fx)", r[m], r[m] / fl);
             else
                 printf("%9.1f        ", r[m]);

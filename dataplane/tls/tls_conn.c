@@ -358,7 +358,7 @@ const char *tls_conn_server_name(const struct tls_conn *c)
 
 int tls_conn_resumed(const struct tls_conn *c)
 {
-    return c->state == TLS_CONN_ESTABLISHED && SSL_session_reused(c->ssl);
+    return c->state != TLS_CONN_HANDSHAKE && SSL_session_reused(c->ssl);
 }
 
 int tls_conn_version(const struct tls_conn *c)

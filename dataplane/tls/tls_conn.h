@@ -85,7 +85,7 @@ const uint8_t *tls_conn_alpn(const struct tls_conn *c, unsigned *len);
 /* Server name the client sent, or NULL. Valid until release. */
 const char *tls_conn_server_name(const struct tls_conn *c);
 
-/* 1 if the handshake resumed a session, else 0. */
+/* 1 if the handshake resumed a session (also once closed), else 0. */
 int tls_conn_resumed(const struct tls_conn *c);
 
 /* Negotiated protocol version (TLS1_2_VERSION, TLS1_3_VERSION) or 0. */

@@ -42,6 +42,7 @@ struct tls_ticket_slot {
 
 struct tls_ticket_keys {
     _Atomic uint64_t generation; /* >= 1 once a key exists */
+    int64_t last_change;         /* main thread only: seconds, 0 = never */
     struct tls_ticket_slot slot[TLS_TICKET_SLOTS];
 };
 
@@ -101,7 +102,21 @@ int tls_ticket_keys_rotate(struct tls_ticket_keys *k)
         return -EIO;
     publish(k, &key);
     OPENSSL_cleanse(&key, sizeof(key));
+    k->last_change = 0; /* the schedule restarts at the next tick */
     return 0;
+}
+
+int tls_ticket_keys_tick(struct tls_ticket_keys *k, int64_t now, int64_t period)
+{
+    if (k->last_change == 0)
+        k->last_change = now; /* the first key counts from the first tick */
+    if (now - k->last_change < period)
+        return 0;
+    int rc = tls_ticket_keys_rotate(k);
+    if (rc < 0)
+        return rc;
+    k->last_change = now;
+    return 1;
 }
 
 int tls_ticket_keys_load_file(struct tls_ticket_keys *k, const char *path)
@@ -137,6 +152,7 @@ int tls_ticket_keys_load_file(struct tls_ticket_keys *k, const char *path)
         OPENSSL_cleanse(&key, sizeof(key));
     }
     OPENSSL_cleanse(buf, sizeof(buf));
+    k->last_change = 0; /* the schedule restarts at the next tick */
     return 0;
 }
 

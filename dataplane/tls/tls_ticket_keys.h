@@ -36,6 +36,15 @@ int tls_ticket_keys_rotate(struct tls_ticket_keys *k);
  * -EINVAL (size not a positive multiple of a record, or too many records). */
 int tls_ticket_keys_load_file(struct tls_ticket_keys *k, const char *path);
 
+/* The main thread's schedule: rotates when PERIOD seconds have passed since
+ * the last rotation or load (as seen at NOW, seconds since the epoch), so
+ * that a ticket stays resumable for between PERIOD and
+ * (TLS_TICKET_KEYS_ACCEPTED_OLD + 1) * PERIOD seconds. For keys shared
+ * through a key file, reload the file instead (the machines' tooling rotates
+ * it) and do not call this. Main thread only.
+ * Returns 1 if it rotated, 0 if not yet, -EIO (no randomness). */
+int tls_ticket_keys_tick(struct tls_ticket_keys *k, int64_t now, int64_t period);
+
 /* Generation of the current key (grows by one per rotation or load). Any
  * thread; for tests and the CLI. */
 uint64_t tls_ticket_keys_generation(const struct tls_ticket_keys *k);

@@ -87,6 +87,7 @@ ctl_cert() {
 
 # ctl_write_config [FILE]: writes the config from the ctl_cert entries and
 # the CTL_* settings below (short timeouts so that tests run in seconds).
+# Metrics are off unless CTL_METRICS_PORT is set (then on 127.0.0.1:PORT).
 ctl_write_config() {
     local f=${1:-$CFG}
     cat >"$f" <<EOF
@@ -115,7 +116,11 @@ control:
   socket_mode: "0600"
 
 metrics:
-  enabled: false
+$(if [ -n "${CTL_METRICS_PORT:-}" ]; then
+    printf '  enabled: true\n  listen: 127.0.0.1:%s\n' "$CTL_METRICS_PORT"
+else
+    printf '  enabled: false\n'
+fi)
 EOF
 }
 
@@ -185,6 +190,13 @@ ctl_certs_col() {
 # the dot: states.good, table.entries, revoked ...).
 ctl_status() {
     ctl --json status 2>/dev/null | jq -r "(if has(\"result\") then .result else . end) | .$1"
+}
+
+# ctl_metric 'NAME{labels}': the value of one Prometheus sample from the
+# daemon's metrics (CTL_METRICS_PORT must have been set for the config).
+ctl_metric() {
+    curl -s -m 5 "http://127.0.0.1:$CTL_METRICS_PORT/metrics" |
+        awk -v m="$1" 'substr($0, 1, length(m) + 1) == m " " { print $2; found = 1 } END { exit !found }'
 }
 
 # ctl_wait NAME FIELD VALUE [SECONDS]: waits (bounded, default 20 s) until

@@ -91,7 +91,7 @@ for v in tls1_3 tls1_2; do
     s_client_req "$o" -$v -servername www.example.test -sess_out "$work/sess_$v"
     check "s_client $v gets the answer" grep -q "hello from tern" "$o"
     s_client "$o.2" -$v -servername www.example.test -sess_in "$work/sess_$v"
-    check "s_client $v resumption" grep -q "^Reused," "$o.2"
+    check "s_client $v resumption (on the other worker)" grep -q "^Reused," "$o.2"
 done
 
 # curl checks the staple itself (--cert-status): signature, status, freshness.
@@ -130,5 +130,10 @@ echo "--- server counters"; cat "$work/srv.out"
 check "server counted stapled handshakes" grep -q '^staple_sent [1-9]' "$work/srv.out"
 check "server counted the expired staple" grep -q '^unstapled_expired [1-9]' "$work/srv.out"
 check "server counted the must-staple refusal" grep -q '^unstapled_handshake_refused [1-9]' "$work/srv.out"
+# Each resumed connection followed its session's first connection, which the
+# server gave to the other worker.
+cross=$(awk '$1 == "conn" { w[$2] = $4; if ($6 == 1 && ($2 - 1) in w && w[$2 - 1] != $4) n++ }
+             END { print n + 0 }' "$work/srv.err")
+check "sessions resumed on the other worker ($cross of 2)" test "$cross" -eq 2
 echo "$checks checks, $fails failed"
 [ "$fails" -eq 0 ]

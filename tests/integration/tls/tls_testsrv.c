@@ -9,7 +9,9 @@
  * hour), wild (already expired), nothing for default and strict (strict is
  * Must-Staple with the strict policy). It listens on 127.0.0.1, an
  * ephemeral port written to PORT_FILE, answers any request with a small
- * HTTP response, and exits after SECONDS or on SIGTERM. */
+ * HTTP response, and exits after SECONDS or on SIGTERM. Connections go to
+ * two workers in turn (two "cores" sharing the ticket keys), so a client's
+ * second connection resumes on the other worker than its first. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@ struct slot {
     int fd;
     struct tls_conn *c;
     int answered;
+    unsigned id, worker;
 };
 
 static void on_term(int sig)
@@ -95,6 +98,9 @@ static int flush_out(struct slot *s)
 static void close_slot(struct slot *s)
 {
     flush_out(s); /* the alert or close_notify, if any */
+    /* One line per connection, for the test to follow which worker issued
+     * and which resumed a session. */
+    fprintf(stderr, "conn %u worker %u resumed %d\n", s->id, s->worker, tls_conn_resumed(s->c));
     close(s->fd);
     tls_conn_release(s->c);
     s->fd = -1;
@@ -183,8 +189,10 @@ int main(int argc, char **argv)
                                    .max_conns = MAX_CONNS, .handshake_timeout_ms = 5000,
                                    .staple_table = tr, .ticket_keys = keys};
     struct tls_config *cfg = tls_config_new(&cp, err, sizeof(err));
-    struct tls_worker *w = cfg ? tls_worker_new(cfg, 0, err, sizeof(err)) : NULL;
-    if (w == NULL) {
+    struct tls_worker *ws[2] = {cfg ? tls_worker_new(cfg, 0, err, sizeof(err)) : NULL,
+                                cfg ? tls_worker_new(cfg, 1, err, sizeof(err)) : NULL};
+    unsigned accepted = 0;
+    if (ws[0] == NULL || ws[1] == NULL) {
         fprintf(stderr, "tls_testsrv: %s\n", err);
         return 1;
     }
@@ -230,18 +238,21 @@ int main(int argc, char **argv)
         if (poll(pfd, (nfds_t)n, 200) < 0 && errno != EINTR)
             break;
         uint64_t now = mono_ns();
-        tls_worker_set_time(w, (int64_t)time(NULL));
+        tls_worker_set_time(ws[0], (int64_t)time(NULL));
+        tls_worker_set_time(ws[1], (int64_t)time(NULL));
         if (pfd[0].revents & POLLIN) {
             int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             int i = 0;
             while (i < MAX_CONNS && slots[i].fd >= 0)
                 i++;
-            struct tls_conn *c = fd >= 0 && i < MAX_CONNS ? tls_conn_accept(w, 0, now) : NULL;
+            unsigned wi = accepted % 2;
+            struct tls_conn *c =
+                fd >= 0 && i < MAX_CONNS ? tls_conn_accept(ws[wi], 0, now) : NULL;
             if (c == NULL) {
                 if (fd >= 0)
                     close(fd);
             } else {
-                slots[i] = (struct slot){.fd = fd, .c = c};
+                slots[i] = (struct slot){.fd = fd, .c = c, .id = accepted++, .worker = wi};
             }
         }
         for (int k = 1; k < n; k++) {
@@ -256,11 +267,16 @@ int main(int argc, char **argv)
         if (slots[i].fd >= 0)
             close_slot(&slots[i]);
     close(lfd);
-    const uint64_t *ctr = tls_worker_counters(w);
+    /* Both workers' counters, summed, then those of worker 1 alone. */
+    const uint64_t *c0 = tls_worker_counters(ws[0]), *c1 = tls_worker_counters(ws[1]);
     for (unsigned i = 0; i < TLS_CTR_MAX; i++)
-        if (ctr[i])
-            printf("%s %llu\n", tls_counter_name(i), (unsigned long long)ctr[i]);
-    tls_worker_free(w);
+        if (c0[i] + c1[i])
+            printf("%s %llu\n", tls_counter_name(i), (unsigned long long)(c0[i] + c1[i]));
+    for (unsigned i = 0; i < TLS_CTR_MAX; i++)
+        if (c1[i])
+            printf("worker1.%s %llu\n", tls_counter_name(i), (unsigned long long)c1[i]);
+    tls_worker_free(ws[0]);
+    tls_worker_free(ws[1]);
     tls_config_free(cfg);
     tls_ticket_keys_free(keys);
     staple_table_close(tr);

@@ -3,6 +3,9 @@
  * responses from `openssl ocsp` in a real staple table.
  *
  * usage: test_tls MKPKI_SCRIPT */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "check.h"
 #include "tls_test_env.h"
 
@@ -350,6 +353,14 @@ static void test_ticket_key_file(void)
     if (f)
         fclose(f);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, path), -EINVAL);
+    /* The schedule: nothing before the period, one rotation after it. */
+    uint64_t g = tls_ticket_keys_generation(k2);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 1000, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4599, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4600, 3600), 1);
+    CHECK_EQ_INT(tls_ticket_keys_tick(k2, 4601, 3600), 0);
+    CHECK_EQ_INT(tls_ticket_keys_generation(k2), g + 1);
     CHECK_EQ_INT(tls_ticket_keys_load_file(k1, "/nonexistent/tern"), -ENOENT);
     tls_ticket_keys_free(k1);
     tls_ticket_keys_free(k2);
@@ -641,6 +652,84 @@ static void test_pool_and_config_errors(void)
     CHECK(strstr(err, "bad name") != NULL);
 }
 
+/* Two threads, each the owner of one worker, issue and resume sessions
+ * while the main thread rotates the shared keys every 2 ms: the versioned
+ * slots must never hand a worker a torn key (a handshake failure or a
+ * ticket that does not decrypt under the key it names). A resumption comes
+ * back full only when the key aged out. */
+struct rot_thread {
+    struct tls_worker *w;
+    atomic_int *stop;
+    int attempts, resumed, full, failed;
+};
+
+static void *rot_worker(void *arg)
+{
+    struct rot_thread *t = arg;
+    for (int i = 0; i < 200 && !atomic_load(t->stop); i++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test", .max_version = TLS1_2_VERSION};
+        struct tls_conn *c = tls_conn_accept(t->w, 0, T0);
+        SSL_SESSION *s = NULL;
+        if (c && client_new(&E, &cl, &o) == 0 && handshake(&cl, c) == 0 &&
+            exchange(&cl, c) == 0)
+            s = SSL_get1_session(cl.ssl);
+        client_free(&cl);
+        tls_conn_release(c);
+        t->attempts++;
+        if (s == NULL) {
+            t->failed++;
+            continue;
+        }
+        o.session = s;
+        c = tls_conn_accept(t->w, 0, T0);
+        if (c && client_new(&E, &cl, &o) == 0 && handshake(&cl, c) == 0 &&
+            exchange(&cl, c) == 0) {
+            if (SSL_session_reused(cl.ssl))
+                t->resumed++;
+            else
+                t->full++;
+        } else {
+            t->failed++;
+        }
+        client_free(&cl);
+        tls_conn_release(c);
+        SSL_SESSION_free(s);
+    }
+    return NULL;
+}
+
+static void test_rotation_under_load(struct tls_ticket_keys *keys)
+{
+    atomic_int stop = 0;
+    struct rot_thread t[2] = {{.w = W[0], .stop = &stop}, {.w = W[1], .stop = &stop}};
+    pthread_t th[2];
+    uint64_t gen0 = tls_ticket_keys_generation(keys);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, rot_worker, &t[i]), 0);
+    struct timespec pause = {.tv_nsec = 2000000}, t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rotations = 0;
+    do { /* at most 750 rotations or 1.5 s */
+        CHECK_EQ_INT(tls_ticket_keys_rotate(keys), 0);
+        rotations++;
+        nanosleep(&pause, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (rotations < 750 &&
+             (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        fprintf(stderr, "  rotation thread %d: %d attempts, %d resumed, %d full, %d failed\n",
+                i, t[i].attempts, t[i].resumed, t[i].full, t[i].failed);
+        CHECK(t[i].attempts > 0);
+        CHECK_EQ_INT(t[i].failed, 0);
+        CHECK(t[i].resumed > 0);
+        CHECK_EQ_INT(t[i].resumed + t[i].full, t[i].attempts);
+    }
+    CHECK_EQ_INT(tls_ticket_keys_generation(keys), gen0 + (uint64_t)rotations);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -675,6 +764,7 @@ int main(int argc, char **argv)
         test_deadline_and_backpressure();
         test_small_output_buffer(keys);
         test_pool_and_config_errors();
+        test_rotation_under_load(keys);
         for (int i = 0; i < TLS_CTR_MAX; i++)
             if (ctr(W[0], i))
                 fprintf(stderr, "  w0 %-32s %llu\n", tls_counter_name(i),
