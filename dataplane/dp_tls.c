@@ -32,9 +32,9 @@ static bool dp_tls_try_attach(struct dp_tls *t)
     t->attach_tries++;
     if (tb == NULL) {
         if (t->attach_tries == 1 || t->attach_tries % 60 == 0)
-            fprintf(stderr, "tern-dataplane: staple table %s: %s; handshakes go "
-                    "unstapled (must-staple certificates refused) until it "
-                    "exists, retrying every second\n", t->dc->table_name, err);
+            fprintf(stderr, "tern-dataplane: %s; handshakes go unstapled "
+                    "(must-staple certificates refused) until it exists, "
+                    "retrying every second\n", err);
         return false;
     }
     if (tls_config_set_staple_table(t->cfg, tb) < 0) {
