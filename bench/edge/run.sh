@@ -332,7 +332,7 @@ EOF
 # one AF_XDP vdev per worker (the kernel's tx queue choice spreads flows).
 start_tern() {
     tern_tls_supported || return 1
-    local n=$1 leaf vdevs=() q
+    local n=$1 leaf
     if [ ! -f "$W/table.done" ]; then
         for leaf in ecdsa rsa; do
             # shellcheck disable=SC2046
@@ -344,21 +344,10 @@ start_tern() {
     tern_config "$n" >"$W/tern-$n.yaml"
     ip netns exec "$NS_DP" ethtool -L "$IF_DP" rx "$n" tx "$n" >/dev/null 2>&1 || true
     ip netns exec "$NS_CLI" ethtool -L "$IF_CLI" rx "$n" tx "$n" >/dev/null 2>&1 || true
-    for ((q = 0; q < n; q++)); do
-        vdevs+=("--vdev=net_af_xdp${q}_$TAG,iface=$IF_DP,start_queue=$q")
-    done
-    ip netns exec "$NS_DP" sh -c 'mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
-        "$TERN_DATAPLANE" -l "0-$((n - 1))" --no-pci --no-huge -m 512 \
-        --file-prefix="$FILE_PREFIX" --log-level=lib.eal:warning "${vdevs[@]}" \
-        -- --addr "$DP_ADDR/24" --config "$W/tern-$n.yaml" >"$W/tern-$n.log" 2>&1 &
-    DP_PID=$!
-    for _ in $(seq 150); do
-        grep -q "ready" "$W/tern-$n.log" 2>/dev/null && break
-        kill -0 "$DP_PID" 2>/dev/null || { cat "$W/tern-$n.log"; fail "tern-dataplane exited at start"; }
-        sleep 0.1
-    done
-    grep -q "ready" "$W/tern-$n.log" || { cat "$W/tern-$n.log"; fail "tern-dataplane not ready"; }
-    wait_port "$NS_CLI" "$DP_ADDR" "$TERN_PORT" || { cat "$W/tern-$n.log"; fail "tern does not accept"; }
+    # The dataplane tests' start: N queues, one AF_XDP vdev each, lcores
+    # 0..N-1, waits for "ready" (it also adds a plaintext listener on :80).
+    DP_QUEUES=$n dp_start --config "$W/tern-$n.yaml"
+    wait_port "$NS_CLI" "$DP_ADDR" "$TERN_PORT" || { cat "$WORKDIR/dp.log"; fail "tern does not accept"; }
     SRV_PIDS=$DP_PID SRV_KIND=tern SRV_ADDR=$DP_ADDR:$TERN_PORT
 }
 
