@@ -388,7 +388,7 @@ CASES=(
     "TLS1.2 ECDSA resumed|-v 1.2 -k ec -s $SNI_EC -g /small -r|hs|ec12r"
     "bulk TLS1.3 ECDSA|-v 1.3 -k ec -s $SNI_EC -g /big|mib|-"
 )
-declare -A RES RATE RAW
+declare -A RES RATE RAW IDLE_BUSY
 
 # run_case SERVER INDEX: warm up, then measure; stores RES[server,index].
 run_case() {
@@ -430,6 +430,17 @@ run_case() {
     RES[$srv,$i]=$(awk -v c="$used" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
     RAW[$srv,$i]=$(awk -v c="$raw" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
     log "$srv $name: ${RES[$srv,$i]} us/$per (raw ${RAW[$srv,$i]})  ($out)"
+    if [ "$SRV_KIND" = tern ]; then
+        # Sanity check of the busy accounting: with no load, a busy-polling
+        # worker should count (nearly) nothing as busy.
+        local q0 q1
+        q0=$(server_sample)
+        sleep 1
+        q1=$(server_sample)
+        IDLE_BUSY[$srv,$i]=$(awk -v a="$q0" -v b="$q1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+            bu = y[2] - x[2]; id = y[3] - x[3]; printf "%.1f%%", (bu + id > 0 ? 100 * bu / (bu + id) : 0) }')
+        log "$srv: busy share during 1 s with no load after it: ${IDLE_BUSY[$srv,$i]}"
+    fi
 }
 
 run_server() { # name
@@ -536,7 +547,8 @@ if [[ " ${ran[*]} " == *" tern "* ]]; then
     for i in "${!CASES[@]}"; do
         [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
         IFS='|' read -r name _ <<<"${CASES[$i]}"
-        printf '  %-22s %s\n' "$name" "${RAW[tern,$i]:-n/a}"
+        printf '  %-22s %10s   busy share with no load after it: %s\n' "$name" "${RAW[tern,$i]:-n/a}" \
+            "${IDLE_BUSY[tern,$i]:-n/a}"
     done
     echo
 fi
