@@ -75,7 +75,11 @@ int main(int argc, char **argv)
     snprintf(issuer, sizeof(issuer), "%s/inter.pem", dir);
     snprintf(cache, sizeof(cache), "%s/bench-cache", dir);
     mkdir(cache, 0755);
-    snprintf(shm, sizeof(shm), "/tern-bench-stapler-%d", (int)getpid());
+    /* run.sh names the table so that it can remove it if we stop early */
+    if (getenv("TERN_BENCH_SHM") != NULL)
+        snprintf(shm, sizeof(shm), "%s", getenv("TERN_BENCH_SHM"));
+    else
+        snprintf(shm, sizeof(shm), "/tern-bench-stapler-%d", (int)getpid());
 
     struct stapler_cert_spec *specs = calloc(n, sizeof(*specs));
     char (*names)[16] = calloc(n, 16), (*paths)[512] = calloc(n, 512);

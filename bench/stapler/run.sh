@@ -32,6 +32,7 @@ cleanup() {
     fi
     for p in "${pids[@]}"; do ocsp_stop "$p" >/dev/null 2>&1; done
     rm -rf "$dir"
+    rm -f "/dev/shm/tern-bench-stapler-$$" # if the bench stopped early
 }
 trap cleanup EXIT
 
@@ -57,7 +58,8 @@ pids+=("$OCSP_PID")
 ocsp_fetch "$dir" "$dir/leaves/0.pem" "$dir/ca-signed.der" "http://127.0.0.1:$port_ca" || exit 2
 
 echo "responder: openssl ocsp -multi $workers on 127.0.0.1 (delegated signer)"
-"$bin" "$dir" "$n" "$cap" "$dir/delegated.der" "$dir/ca-signed.der"
+TERN_BENCH_SHM="/tern-bench-stapler-$$" \
+    "$bin" "$dir" "$n" "$cap" "$dir/delegated.der" "$dir/ca-signed.der"
 rc=$?
 
 verify=$(openssl speed -seconds 1 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF)}')

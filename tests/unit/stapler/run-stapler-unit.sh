@@ -23,6 +23,8 @@ cleanup() {
         if [ -f "$dir/fake.$p" ]; then fake_stop "$p"; else ocsp_stop "$p"; fi
     done
     rm -rf "$dir"
+    # tables the test binary left behind if it stopped early (its names)
+    rm -f /dev/shm/tern-stapler-unit-$$-*
 }
 trap cleanup EXIT
 

@@ -83,6 +83,26 @@ static void test_real_responses(void)
     X509_free(unknown);
 }
 
+/* Envelopes no responder library will produce, written out by hand. */
+static void test_envelopes(void)
+{
+    struct ocsp_verdict v;
+    /* responseStatus 4 is unassigned in RFC 6960 */
+    static const uint8_t status4[] = {0x30, 0x03, 0x0a, 0x01, 0x04};
+    CHECK_EQ_INT(run(status4, sizeof(status4), leaf, 0, &v), STAPLER_REASON_BAD_RESPONSE_STATUS);
+    /* successful, but no responseBytes at all */
+    static const uint8_t no_bytes[] = {0x30, 0x03, 0x0a, 0x01, 0x00};
+    CHECK_EQ_INT(run(no_bytes, sizeof(no_bytes), leaf, 0, &v), STAPLER_REASON_NOT_BASIC);
+    /* successful, responseBytes of type 1.2.3.4 instead of id-pkix-ocsp-basic */
+    static const uint8_t other_type[] = {0x30, 0x0f, 0x0a, 0x01, 0x00, 0xa0, 0x0a, 0x30, 0x08,
+                                         0x06, 0x03, 0x2a, 0x03, 0x04, 0x04, 0x01, 0x00};
+    CHECK_EQ_INT(run(other_type, sizeof(other_type), leaf, 0, &v), STAPLER_REASON_NOT_BASIC);
+    /* a DER SEQUENCE that is no OCSPResponse */
+    static const uint8_t seq[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+    CHECK_EQ_INT(run(seq, sizeof(seq), leaf, 0, &v), STAPLER_REASON_MALFORMED);
+    CHECK(v.msg[0] != '\0');
+}
+
 static enum stapler_reason run_craft(const struct craft *c, struct ocsp_verdict *v)
 {
     size_t len;
@@ -262,6 +282,7 @@ int main(void)
     rogue_key = load_key(tpath("pki/rogue.key"));
 
     test_real_responses();
+    test_envelopes();
     test_crafted();
     test_bad_delegates();
     test_memo();
