@@ -30,7 +30,7 @@ check "counted: unstapled_handshake_refused" \
 
 log "tern-control creates the table and fetches the staples"
 ctl_start || fail "tern-control did not start"
-for c in ecdsa rsa muststaple; do
+for c in ecdsa rsa muststaple dualrsa; do
     check "ternctl: $c good" ctl_wait "$c" state good 30
 done
 check "dataplane attached the table and staples" wait_for 10 stapled ecdsa.tern.test
@@ -49,6 +49,14 @@ for v in 1_2 1_3; do
     check "s_client TLS ${v/_/.} RSA by SNI: 2048-bit key, stapled" \
         bash -c 'grep -q "Server public key is 2048 bit" <<<"$1" && grep -q "Cert Status: good" <<<"$1"' _ "$out"
 done
+# One name, two certificates: the RSA one for a client that accepts only
+# RSA signatures, each with its own staple.
+out=$(s_client ecdsa.tern.test -tls1_3 -sigalgs "rsa_pss_rsae_sha256:rsa_pkcs1_sha256")
+check "same name, RSA-only client (TLS 1.3): RSA certificate, stapled" \
+    bash -c 'grep -q "Server public key is 2048 bit" <<<"$1" && grep -q "Cert Status: good" <<<"$1"' _ "$out"
+out=$(s_client ecdsa.tern.test -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256)
+check "same name, RSA-only client (TLS 1.2): RSA certificate, stapled" \
+    bash -c 'grep -q "Server public key is 2048 bit" <<<"$1" && grep -q "Cert Status: good" <<<"$1"' _ "$out"
 out=$(s_client muststaple.tern.test)
 check "must-staple certificate served with its staple" \
     bash -c 'grep -q "Cert Status: good" <<<"$1" && grep -q "hello from the backend" <<<"$1"' _ "$out"
@@ -56,6 +64,8 @@ out=$(s_client unknown-name.example -noservername 2>&1; s_client unknown-name.ex
 check "unknown SNI: default certificate (ECDSA), stapled" \
     bash -c 'grep -q "Server public key is 256 bit" <<<"$1" && grep -q "Cert Status: good" <<<"$1"' _ "$out"
 
+body=$(in_cli timeout 10 curl -sS "http://$DP_ADDR:$VIP_PORT/hello.txt")
+check_eq "plaintext listener (--listen) beside the TLS ones" "$body" "hello from the backend $TAG"
 body=$(curl_get ecdsa.tern.test /hello.txt)
 check_eq "curl --cert-status ECDSA: body" "$body" "hello from the backend $TAG"
 body=$(curl_get rsa.tern.test /hello.txt)
