@@ -242,15 +242,18 @@ proc_cpu_us() {
     done
     echo $((t / 1000))
 }
-# tern_counts: "busy_us idle_us": the workers' busy and idle TSC cycles from
-# DPDK telemetry, in us with the TSC frequency the dataplane reports.
+# tern_counts: "busy_us idle_us rx tx retransmits rto_expiries tlp_probes":
+# the workers' busy and idle TSC cycles from DPDK telemetry, in us with the
+# TSC frequency the dataplane reports, then frame and TCP recovery counters.
 tern_counts() {
     python3 - "$FILE_PREFIX" "$DP_LIB_DIR" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[2])
 import telemetry
 d = telemetry.query(sys.argv[1], "/tern/stats")
-print(int(d["busy_cycles"] * 1e6 / d["tsc_hz"]), int(d["idle_cycles"] * 1e6 / d["tsc_hz"]))
+print(int(d["busy_cycles"] * 1e6 / d["tsc_hz"]), int(d["idle_cycles"] * 1e6 / d["tsc_hz"]),
+      *(d.get(k, 0) for k in ("rx_frames", "tx_frames", "tcp_RETRANSMIT", "tcp_RTO_EXPIRED",
+                              "tcp_TLP_PROBE")))
 EOF
 }
 wait_port() { # ns addr port
@@ -431,6 +434,13 @@ run_case() {
     RAW[$srv,$i]=$(awk -v c="$raw" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
     log "$srv $name: ${RES[$srv,$i]} us/$per (raw ${RAW[$srv,$i]})  ($out)"
     if [ "$SRV_KIND" = tern ]; then
+        # Frames and TCP recovery per connection: a core shared with other
+        # work delays tern's ACKs and timers, which shows up here.
+        log "$srv $name: per connection: $(awk -v a="$s0" -v b="$s1" -v n="$ok" 'BEGIN {
+            split(a, x, " "); split(b, y, " "); if (n < 1) n = 1
+            printf "rx %.1f tx %.1f frames, retransmits %.2f, RTO expiries %.2f, TLPs %.2f",
+                (y[4] - x[4]) / n, (y[5] - x[5]) / n, (y[6] - x[6]) / n, (y[7] - x[7]) / n,
+                (y[8] - x[8]) / n }')"
         # Sanity check of the busy accounting: with no load, a busy-polling
         # worker should count (nearly) nothing as busy.
         local q0 q1
