@@ -60,7 +60,10 @@ for f in "$HSLOAD" "$TLS_BENCH"; do
     [ -x "$f" ] || { echo "missing $f: build first" >&2; exit 2; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root (namespaces, AF_XDP)" >&2; exit 2; }
-for c in nginx haproxy ethtool ip taskset python3; do
+# nginx is the backend whatever --servers says; HAProxy only when measured.
+needs="nginx ethtool ip taskset python3 openssl"
+[[ " $servers " != *" haproxy "* ]] || needs+=" haproxy"
+for c in $needs; do
     command -v "$c" >/dev/null || PATH=$PATH:/usr/sbin:/sbin
     command -v "$c" >/dev/null || { echo "missing $c" >&2; exit 2; }
 done
