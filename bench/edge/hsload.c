@@ -33,6 +33,8 @@
  *   -g PATH      send "GET PATH HTTP/1.1", Connection: close, and read
  *                the answer until the server ends the stream
  *   -q           no staple expected (do not fail without one)
+ *   -b IP        source address (several hsload with different addresses
+ *                get past one address's ports and TIME_WAIT)
  *
  * The key exchange is X25519 only, as in the crypto floor. The client does
  * not verify the certificate (that would be client CPU, the measure is the
@@ -71,6 +73,7 @@ struct conn {
 
 struct opts {
     struct sockaddr_in addr;
+    struct sockaddr_in src; /* sin_family 0: the kernel chooses */
     unsigned conc;
     unsigned long count;
     double secs;
@@ -200,6 +203,12 @@ static int conn_start(struct conn *c, SSL_CTX *ctx)
         return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (o.src.sin_family == AF_INET &&
+        bind(fd, (struct sockaddr *)&o.src, sizeof(o.src)) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
     c->fd = fd;
     c->req_off = 0;
     c->bytes = 0;
@@ -337,13 +346,13 @@ static int parse_addr(const char *s, struct sockaddr_in *a)
 static void usage(void)
 {
     fprintf(stderr, "usage: hsload -a IP:PORT [-c CONC] [-n COUNT] [-t SECS] [-v 1.2|1.3]\n"
-                    "              [-k ec|rsa] [-s SNI] [-r] [-g PATH] [-q]\n");
+                    "              [-k ec|rsa] [-s SNI] [-r] [-g PATH] [-q] [-b SRC_IP]\n");
 }
 
 int main(int argc, char **argv)
 {
     int opt, have_addr = 0;
-    while ((opt = getopt(argc, argv, "a:c:n:t:v:k:s:rg:q")) != -1) {
+    while ((opt = getopt(argc, argv, "a:b:c:n:t:v:k:s:rg:q")) != -1) {
         switch (opt) {
         case 'a':
             if (parse_addr(optarg, &o.addr) < 0) {
@@ -351,6 +360,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             have_addr = 1;
+            break;
+        case 'b':
+            o.src.sin_family = AF_INET;
+            if (inet_pton(AF_INET, optarg, &o.src.sin_addr) != 1) {
+                fprintf(stderr, "hsload: bad source address %s\n", optarg);
+                return 2;
+            }
             break;
         case 'c': o.conc = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'n': o.count = strtoul(optarg, NULL, 10); break;
@@ -425,7 +441,7 @@ int main(int argc, char **argv)
                 continue;
             int rc = conn_start(&conns[i], ctx);
             if (rc < 0) {
-                fprintf(stderr, "hsload: socket: %s\n", strerror(-rc));
+                fprintf(stderr, "hsload: cannot open a connection: %s\n", strerror(-rc));
                 err_start = rc;
                 break;
             }
