@@ -2,6 +2,8 @@
 # bench/edge/run.sh BUILD_DIR [--quick] [--servers "tern nginx haproxy"]
 #                   [--only SUBSTRING]   (cases whose name holds it)
 #                   [--conc N]           (connections at once, handshake cases)
+#                   [--rounds N]         (every server N times, interleaved;
+#                                         the table shows medians)
 #
 # tern-dataplane, nginx and HAProxy terminating TLS in front of the same
 # backend, in the same run, on namespaces this script makes (198.18.0.0/15)
@@ -39,6 +41,7 @@ src=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 shift
 quick=0
+rounds=1
 only=""
 conc_opt=""
 servers="tern nginx haproxy"
@@ -48,6 +51,7 @@ while [ $# -gt 0 ]; do
     --servers) servers=$2; shift ;;
     --only) only=$2; shift ;;
     --conc) conc_opt=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -74,6 +78,7 @@ else
     SECS=4; WARM=1; CONC=16; BIG_MB=32; BIG_N=16; INMEM_ITERS=300
 fi
 [ -z "$conc_opt" ] || CONC=$conc_opt
+[[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "--rounds: 1 to 99" >&2; exit 2; }
 
 # Namespaces, veths, work dir, telemetry and cleanup of tern's side come
 # from the dataplane tests' lib.sh (names carry this PID); the kernel
@@ -394,7 +399,7 @@ CASES=(
     "TLS1.2 ECDSA resumed|-v 1.2 -k ec -s $SNI_EC -g /small -r|hs|ec12r"
     "bulk TLS1.3 ECDSA|-v 1.3 -k ec -s $SNI_EC -g /big|mib|-"
 )
-declare -A RES RATE RAW IDLE_BUSY
+declare -A RES RATE RAW IDLE_BUSY ALL_RES ALL_RAW
 
 # run_case SERVER INDEX: warm up, then measure; stores RES[server,index].
 run_case() {
@@ -435,6 +440,8 @@ run_case() {
     fi
     RES[$srv,$i]=$(awk -v c="$used" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
     RAW[$srv,$i]=$(awk -v c="$raw" -v n="$div" 'BEGIN { printf "%.1f", c / n }')
+    ALL_RES[$srv,$i]+="${RES[$srv,$i]} "
+    ALL_RAW[$srv,$i]+="${RAW[$srv,$i]} "
     log "$srv $name: ${RES[$srv,$i]} us/$per (raw ${RAW[$srv,$i]})  ($out)"
     if [ "$SRV_KIND" = tern ]; then
         # Frames and TCP recovery per connection: a core shared with other
@@ -497,11 +504,28 @@ sp_x=$(awk -F: '$1=="+F5" { printf "%.1f", 1e6 / $4 }' <<<"$speed")
 # ---- servers --------------------------------------------------------------
 in_cli bash -c "exec 3<>/dev/tcp/$K_BE/$BE_PORT" 2>/dev/null || sleep 1
 wait_port "$NS_CLI" "$K_BE" "$BE_PORT" || { cat "$W/be/error.log"; fail "backend did not start"; }
+# median WORDS...: the median of numbers (the lower middle one when even).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
 ran=()
-for s in $servers; do
-    run_server "$s"
-    ran+=("$s")
+for ((r = 1; r <= rounds; r++)); do
+    [ "$rounds" = 1 ] || log "round $r of $rounds"
+    for s in $servers; do
+        run_server "$s"
+        [ "$r" -gt 1 ] || ran+=("$s")
+    done
 done
+if [ "$rounds" -gt 1 ]; then
+    # A case that failed in any round shows the median of the others; the
+    # rounds' figures are in the log lines above.
+    for k in "${!ALL_RES[@]}"; do
+        # shellcheck disable=SC2086
+        RES[$k]=$(median ${ALL_RES[$k]})
+        # shellcheck disable=SC2086
+        RAW[$k]=$(median ${ALL_RAW[$k]})
+    done
+fi
 
 # Scaling: tern with 2 workers (cores 0 and 1) against 1, TLS1.3 ECDSA full.
 # On 2 cores the second worker shares core 1 with hsload and the backend,
@@ -522,7 +546,7 @@ echo "bench/edge $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; servers on co
 echo "openssl speed (core 0): ECDSA P-256 sign $sp_ec us, RSA-2048 sign $sp_rsa us, X25519 derive $sp_x us"
 echo "floor = tls_bench in-process: signature + X25519 keygen+derive (TLS1.3 resumed: X25519; TLS1.2 resumed: none)"
 echo "inmem = OpenSSL 3.0 defaults in memory (tls_bench 'openssl'); tuned = tls_bench 'tuned'"
-echo "server CPU us per handshake (bulk: per MiB); (x floor, x inmem, x best peer = lower of nginx, HAProxy)"
+echo "server CPU us per handshake (bulk: per MiB)$([ "$rounds" = 1 ] || echo ", median of $rounds rounds"); (x floor, x inmem, x best peer = lower of nginx, HAProxy)"
 echo
 printf '%-22s%8s%8s%8s' case floor inmem tuned
 for s in "${ran[@]}"; do printf '%30s' "$s"; done
