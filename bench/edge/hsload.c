@@ -36,7 +36,9 @@
  *   -b IP        source address (several hsload with different addresses
  *                get past one address's ports and TIME_WAIT)
  *
- * The key exchange is X25519 only, as in the crypto floor. The client does
+ * The only key share offered is X25519, as in the crypto floor (P-256 is
+ * listed after it so that TLS 1.2 servers can pick an ECDSA P-256
+ * certificate; servers pick X25519, first in their defaults). The client does
  * not verify the certificate (that would be client CPU, the measure is the
  * server's); it checks the staple's response status. */
 #include <arpa/inet.h>
