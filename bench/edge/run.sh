@@ -21,23 +21,25 @@
 #   best     the best peer: the lower of nginx and HAProxy for that case.
 #
 # Server CPU: nginx and HAProxy from their threads' run time (schedstat, the
-# source of utime+stime in /proc/PID/stat; every thread, user and kernel: TCP, socket calls, and the veth
-# transmit they trigger); tern from its worker's busy TSC cycles from DPDK
-# telemetry (loop iterations that did work, converted with the TSC frequency
-# the dataplane reports). bench/README.md says why these differ and what that
-# means for the comparison.
+# source of utime+stime in /proc/PID/stat; every thread, user and kernel: TCP,
+# socket calls and the veth transmit they trigger). tern busy-polls: from its
+# worker's busy and idle TSC cycles in DPDK telemetry (loop iterations that
+# did work or not, converted with the TSC frequency the dataplane reports),
+# as its CPU time times its busy share; the raw busy time is printed too.
+# bench/README.md says why these differ and what that means for the
+# comparison.
 #
 # Use a release build (debugoptimized, no sanitizers):
 #   meson setup build/release --buildtype=debugoptimized && ninja -C build/release
 #   sudo bench/edge/run.sh build/release [--quick]
 # Needs root, nginx, haproxy, ethtool, python3 (with python3-cryptography for
-# the PKI). tern joins the table when its tern-dataplane takes a TLS
-# listener (--config); until then its rows say "n/a".
+# the PKI). tern's rows say "n/a" when its tern-dataplane takes no TLS
+# listener (--config) or staple_put is not built.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick] [--servers LIST]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick] [--servers LIST] [--only S] [--conc N] [--rounds N]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 shift
 quick=0
@@ -112,6 +114,7 @@ mkdir -p "$W/pki"
 pki_make "$W/pki" "$port" >/dev/null
 ocsp_start "$W/pki" "$port" --ndays 1 >/dev/null # HAProxy ignores a staple without nextUpdate
 ocsp_pid=$OCSP_PID
+BG_PIDS+=("$ocsp_pid") # ended by the trap too if anything below fails
 for leaf in ecdsa rsa; do
     ocsp_fetch "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der"
     [ "$(ocsp_status "$W/pki" "$leaf" "$W/pki/$leaf.ocsp.der")" = good ] ||
