@@ -12,6 +12,8 @@ static inline void put32(uint8_t *p, uint32_t v)
     p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
+static bool can_send_data(const struct tcp_conn *c);
+
 int tcp_emit(struct tcp_stack *st, struct tcp_seg_out *o)
 {
     st->cnt.c[TCP_CNT_SEG_OUT]++;
@@ -233,8 +235,7 @@ void tcp_rexmt_arm(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     uint32_t rto = tcp_rto_cur(st, c);
     c->tlp_pending = 0;
-    if (c->srtt && !c->tlp_done && !c->in_recovery && c->backoff == 0 &&
-        (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) &&
+    if (c->srtt && !c->tlp_done && !c->in_recovery && c->backoff == 0 && can_send_data(c) &&
         seq_lt(c->snd_una, c->snd_max)) {
         uint64_t pto = 2ull * c->srtt;
         if (c->snd_max - c->snd_una <= eff_mss(c))

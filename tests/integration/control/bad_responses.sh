@@ -69,6 +69,9 @@ expect_fail() { # case, reason(s) allowed (a|b)
     check "$c: error message shown" test -n "$(ctl_field "$c" last_error)"
     check "$c: nothing in the table" table_absent "$(key_of "$c")"
     check_eq "$c: certs STATE column" "$(ctl_certs_col "$c" STATE)" failing
+    check "$c: ternctl cert shows state and reason" bash -c \
+        "ctl cert '$c' >'$W/cert.$c' && grep -qE '^state: +failing$' '$W/cert.$c' &&
+         grep -qE '^last_reason: +$r$' '$W/cert.$c'"
     check "$c: the responder was asked" test "$(fake_requests "${flog[$c]}")" -ge 1
 }
 expect_fail garbage malformed

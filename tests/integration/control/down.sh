@@ -23,6 +23,8 @@ check "ecdsa: failing while the responder is down" ctl_wait ecdsa state failing
 check_eq "ecdsa: reason connect" "$(ctl_field ecdsa last_reason)" connect
 check "ecdsa: error message shown" test -n "$(ctl_field ecdsa last_error)"
 check_eq "certs: ecdsa STATE column" "$(ctl_certs_col ecdsa STATE)" failing
+check "cert: ecdsa shows failing and reason connect" bash -c \
+    "ctl cert ecdsa | grep -qE '^state: +failing$' && ctl cert ecdsa | grep -qE '^last_reason: +connect$'"
 check "table: nothing for ecdsa" table_absent "$key"
 check "cache: nothing written" refuses cache_files_at_least 1
 

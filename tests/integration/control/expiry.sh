@@ -41,6 +41,7 @@ check "after nextUpdate: readers get nothing (absent or skipped as expired)" \
     test "$rc" -eq 2 -o "$rc" -eq 3
 check "after nextUpdate: no file written by the lookup" test ! -e "$W/late.der"
 check_eq "certs: STATE column" "$(ctl_certs_col ecdsa STATE)" expired
+check "cert: shows expired" bash -c "ctl cert ecdsa | grep -qE '^state: +expired$'"
 check_eq "status: states.expired" "$(ctl_status 'states.expired')" 1
 check "log: the withdrawal is logged" grep -qi "expired" "$W/control.log"
 

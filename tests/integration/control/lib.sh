@@ -12,7 +12,9 @@
 #   $CACHE    the disk cache directory            $CFG   the config file
 #   $PKI      where pki_make is expected to put the PKI
 #   ctl_cleanup runs at exit (trap) and ends, by PID, every process started
-#   through ctl_bg / ctl_start / the pki and fake helpers below.
+#   through ctl_start, ctl_ocsp, ctl_fake or registered with ctl_track; after
+#   a failed check it prints the end of tern-control's log. CTL_KEEP=1 keeps
+#   $W for a look afterwards.
 
 lib=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../lib" && pwd)
 . "$lib/pki.sh"
@@ -29,6 +31,10 @@ CTL_PID=         # the running tern-control, if any
 ctl_cleanup() {
     local p
     [ -n "$CTL_PID" ] && ctl_stop
+    if [ "$check_failures" -gt 0 ] && [ -f "$W/control.log" ]; then
+        echo "--- last lines of tern-control's log ---"
+        tail -n 40 "$W/control.log"
+    fi
     for p in "${CTL_PIDS[@]}"; do fake_stop "$p"; done
     # the table outlives its writer on purpose; this run's name is ours
     [ -n "${TABLE:-}" ] && rm -f "/dev/shm/${TABLE#/}"

@@ -116,6 +116,18 @@ check "certs: strictdown LAST_ERROR column says something" \
 check_eq "certs: ecdsa KEY column is the key prefix" "$(ctl_certs_col ecdsa KEY)" "${key:0:12}"
 check_eq "certs: ecdsa RESPONDER column" "$(ctl_certs_col ecdsa RESPONDER)" "http://127.0.0.1:$port"
 
+# --- ternctl --json certs: the same, for machines ---
+ctl --json certs >"$W/certs.json"
+check_eq "json certs: one object per certificate" \
+    "$(jq '(if type == "object" then .result else . end) | length' "$W/certs.json")" 10
+check_eq "json certs: states by name" \
+    "$(jq -r '(if type == "object" then .result else . end) | sort_by(.name) | map(.name + "=" + .state) | join(" ")' "$W/certs.json")" \
+    "casigned=good ecdsa=good missing=invalid muststaple=good noissuer=invalid noocsp=no-ocsp-url revoked=revoked rsa=good strictdown=failing unknown=unknown"
+check_eq "json certs: ecdsa key" \
+    "$(jq -r '(if type == "object" then .result else . end) | .[] | select(.name == "ecdsa") | .key' "$W/certs.json")" "$key"
+
+check_eq "socket mode is control.socket_mode (0600)" "$(stat -c %a "$SOCK")" 600
+
 # --- ternctl status ---
 for c in good:4 revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0 invalid:2; do
     check_eq "status: states.${c%%:*}" "$(ctl_status "states[\"${c%%:*}\"]")" "${c#*:}"
