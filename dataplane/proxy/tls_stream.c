@@ -249,6 +249,7 @@ static void ts_fail(struct tls_stream *s)
     TS_COUNT(s->core, failed_closed, 1);
     (void)ts_flush(s); /* a TCP error here: the idle timer ends it anyway */
     tcp_set_idle_timeout(s->st, s->h, TS_FAIL_GRACE_US, s->core->now_us);
+    ts_attention(s); /* poll reads and drops the client's last bytes and FIN */
 }
 
 /* Plaintext out of the tls_conn, ciphertext into it, its output onto TCP,

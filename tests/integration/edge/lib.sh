@@ -190,3 +190,8 @@ core_stat() { # core counter
 # wait until the dataplane staples NAME (the table was attached and holds
 # a good response): s_client shows "Cert Status: good".
 stapled() { s_client "$1" | grep -q "Cert Status: good"; }
+
+# True when no TLS state and no proxy pair is in use (nothing leaked).
+all_released() {
+    [ "$(stat_of tls_conns)" = 0 ] && [ "$(stat_of proxy_pairs)" = 0 ]
+}

@@ -143,5 +143,6 @@ check "counted: 3 failed handshakes" test "$(stat_of tls_handshakes_failed)" -ge
 out=$(s_client ecdsa.tern.test)
 check "after hostile clients: handshakes still served" grep -q "hello from the backend" <<<"$out"
 check "dataplane alive" dp_alive
+check "every TLS state and proxy pair released once clients are gone" wait_for 10 all_released
 dp_stats | jq -c 'with_entries(select(.key | startswith("tls")) | select(.value != 0))'
 check_done
