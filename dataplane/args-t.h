@@ -21,6 +21,7 @@ struct dp_args {
     uint32_t idle_timeout_ms;
     uint32_t syn_backlog;
     uint32_t fault_reorder_pct, fault_dup_pct; /* test only */
+    const char *config_path;         /* --config: the shared YAML file */
 };
 
 #endif

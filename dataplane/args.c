@@ -25,6 +25,8 @@ void dp_args_usage(const char *prog)
         "  --ring-size N           steering ring size (default 4096)\n"
         "  --fault-reorder PCT     TEST ONLY: hold back PCT%% of received frames\n"
         "  --fault-dup PCT         TEST ONLY: process PCT%% of received frames twice\n"
+        "  --config FILE           tern's YAML file: TLS listeners, certificates,\n"
+        "                          staple table, dataplane section (after the flags)\n"
         "The listener VIP is normally --addr's address; every worker lcore gets\n"
         "one rx/tx queue pair (or one port each, for one vdev per queue).\n",
         prog);
@@ -86,6 +88,7 @@ int dp_args_parse(int argc, char **argv, struct dp_args *a, char *err,
     enum {
         O_ADDR = 256, O_GW, O_MTU, O_LISTEN, O_BACKEND, O_MBUFS, O_MAXC,
         O_MAXP, O_SND, O_RCV, O_SYNB, O_IDLE, O_RING, O_FREORD, O_FDUP,
+        O_CONFIG,
     };
     static const struct option opts[] = {
         {"addr", required_argument, NULL, O_ADDR},
@@ -103,6 +106,7 @@ int dp_args_parse(int argc, char **argv, struct dp_args *a, char *err,
         {"ring-size", required_argument, NULL, O_RING},
         {"fault-reorder", required_argument, NULL, O_FREORD},
         {"fault-dup", required_argument, NULL, O_FDUP},
+        {"config", required_argument, NULL, O_CONFIG},
         {NULL, 0, NULL, 0},
     };
     struct proxy_backend backends[PROXY_MAX_BACKENDS];
@@ -169,6 +173,7 @@ int dp_args_parse(int argc, char **argv, struct dp_args *a, char *err,
         case O_RING: rc = parse_u32(optarg, 1u << 20, &a->ring_size); break;
         case O_FREORD: rc = parse_u32(optarg, 100, &a->fault_reorder_pct); break;
         case O_FDUP: rc = parse_u32(optarg, 100, &a->fault_dup_pct); break;
+        case O_CONFIG: a->config_path = optarg; break;
         default:
             snprintf(err, errlen, "unknown option");
             return -EINVAL;

@@ -25,6 +25,8 @@
 
 #include "args.h"
 #include "dataplane/tcp/tcp.h"
+#include "dp_config.h"
+#include "dp_tls.h"
 #include "port.h"
 #include "steer.h"
 #include "telemetry.h"
@@ -48,6 +50,8 @@ struct dp {
     uint16_t n_ports;
     struct worker *workers[STEER_MAX_WORKERS];
     struct rte_ring *rings[STEER_MAX_WORKERS][STEER_MAX_WORKERS];
+    struct dp_config dc; /* --config: TLS listeners (dp_config.h) */
+    struct dp_tls tls;
 };
 
 static int dp_lcore_main(void *arg)
@@ -164,6 +168,12 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         .idle_timeout_us = a->idle_timeout_ms * 1000u,
         .local_addr = ntohl(a->addr),
     };
+    if (a->config_path != NULL) {
+        int rc = dp_tls_init(&dp->tls, &dp->dc, dp->n_workers, a->max_pairs,
+                             err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     for (unsigned i = 0; i < dp->n_workers; i++) {
         struct worker *w = rte_zmalloc("tern_worker", sizeof(*w), 64);
         if (w == NULL) {
@@ -185,10 +195,20 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
             w->from[j] = dp->rings[j][i];
         }
         tp.eport_offset = (uint16_t)i;
-        int rc = worker_init(w, &dp->ifc, &tp, &pp, a->listeners,
-                             a->n_listeners, err, errlen);
+        /* Per worker: TLS listeners point at this core's filter. */
+        struct proxy_listener_cfg ls[PROXY_MAX_LISTENERS];
+        memcpy(ls, a->listeners, sizeof(ls));
+        if (a->config_path != NULL)
+            dp_tls_bind_worker(&dp->tls, w, ls);
+        int rc = worker_init(w, &dp->ifc, &tp, &pp, ls, a->n_listeners, err,
+                             errlen);
         if (rc < 0)
             return rc;
+        dp_tls_worker_ready(w);
+    }
+    if (a->config_path != NULL && dp_tls_start(&dp->tls) < 0) {
+        snprintf(err, errlen, "cannot start the TLS housekeeping alarm");
+        return -EIO;
     }
     return dp_telemetry_init(dp->workers, dp->n_workers);
 }
@@ -201,6 +221,7 @@ static void dp_teardown(struct dp *dp)
             /* Workers stay allocated: the telemetry thread may still read
              * them until the EAL cleans up. */
         }
+    dp_tls_fini(&dp->tls); /* after the proxies: no pair holds a TLS state */
     uint16_t pid;
     RTE_ETH_FOREACH_DEV(pid) port_teardown(pid);
 }
@@ -223,6 +244,13 @@ int main(int argc, char **argv)
         rte_eal_cleanup();
         return 2;
     }
+    if (dp.args.config_path != NULL &&
+        dp_config_load(dp.args.config_path, &dp.args, &dp.dc, err,
+                       sizeof(err)) < 0) {
+        fprintf(stderr, "tern: %s\n", err);
+        rte_eal_cleanup();
+        return 1;
+    }
     signal(SIGINT, dp_on_signal);
     signal(SIGTERM, dp_on_signal);
     if (dp_setup(&dp, err, sizeof(err)) < 0) {
@@ -242,6 +270,7 @@ int main(int argc, char **argv)
     rte_eal_mp_remote_launch(dp_lcore_main, &dp, CALL_MAIN);
     rte_eal_mp_wait_lcore();
     dp_teardown(&dp);
+    dp_config_free(&dp.dc);
     rte_eal_cleanup();
     printf("tern-dataplane: stopped\n");
     return 0;

@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 
 #include "dataplane/net/net.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/tcp/tcp.h"
+#include "dataplane/tls/tls_worker.h"
 #include "telemetry.h"
 
 static struct worker **tel_workers;
@@ -56,19 +58,35 @@ static void tel_fill(struct rte_tel_data *d, unsigned first, unsigned last)
         snprintf(name, sizeof(name), "proxy_%s", proxy_counter_name(i));
         rte_tel_data_add_dict_u64(d, name, v);
     }
-    uint64_t busy = 0, idle = 0, loops = 0, conns = 0, pairs = 0;
+    for (unsigned i = 0; i < TLS_CTR_MAX; i++) {
+        uint64_t v = 0;
+        for (unsigned w = first; w <= last; w++)
+            v += LD(tel_workers[w]->stats.tls[i]);
+        snprintf(name, sizeof(name), "tls_%s", tls_counter_name(i));
+        rte_tel_data_add_dict_u64(d, name, v);
+    }
+    for (unsigned i = 0; i < TLS_STREAM_CTR_MAX; i++) {
+        uint64_t v = 0;
+        for (unsigned w = first; w <= last; w++)
+            v += LD(tel_workers[w]->stats.tls_stream[i]);
+        snprintf(name, sizeof(name), "tls_stream_%s", tls_stream_counter_name(i));
+        rte_tel_data_add_dict_u64(d, name, v);
+    }
+    uint64_t busy = 0, idle = 0, loops = 0, conns = 0, pairs = 0, tls_conns = 0;
     for (unsigned w = first; w <= last; w++) {
         busy += LD(tel_workers[w]->stats.busy_cycles);
         idle += LD(tel_workers[w]->stats.idle_cycles);
         loops += LD(tel_workers[w]->stats.loops);
         conns += LD(tel_workers[w]->stats.conns);
         pairs += LD(tel_workers[w]->stats.pairs);
+        tls_conns += LD(tel_workers[w]->stats.tls_conns);
     }
     rte_tel_data_add_dict_u64(d, "busy_cycles", busy);
     rte_tel_data_add_dict_u64(d, "idle_cycles", idle);
     rte_tel_data_add_dict_u64(d, "loops", loops);
     rte_tel_data_add_dict_u64(d, "tcp_conns", conns);
     rte_tel_data_add_dict_u64(d, "proxy_pairs", pairs);
+    rte_tel_data_add_dict_u64(d, "tls_conns", tls_conns);
 }
 
 static int tel_stats(const char *cmd, const char *params,
@@ -95,6 +113,10 @@ static int tel_core(const char *cmd, const char *params, struct rte_tel_data *d)
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "core", id);
     rte_tel_data_add_dict_u64(d, "tsc_hz", tel_workers[id]->tsc_hz);
+    /* Reads the pool's ring and per-lcore caches without locks: an
+     * estimate, good enough to spot a leak or an undersized pool. */
+    rte_tel_data_add_dict_u64(d, "mbufs_in_use",
+                              rte_mempool_in_use_count(tel_workers[id]->pool));
     tel_fill(d, (unsigned)id, (unsigned)id);
     return 0;
 }

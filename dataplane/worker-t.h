@@ -8,7 +8,9 @@
 
 #include "dataplane/net/net-t.h"
 #include "dataplane/proxy/proxy-t.h"
+#include "dataplane/proxy/tls_stream.h"
 #include "dataplane/tcp/tcp-t.h"
+#include "dataplane/tls/tls-t.h"
 #include "steer-t.h"
 
 #define WORKER_BURST 32
@@ -31,6 +33,9 @@ struct worker_stats {
     uint64_t proxy[PROXY_CTR_MAX];
     uint64_t busy_cycles, idle_cycles, loops;
     uint64_t conns, pairs;
+    uint64_t tls[TLS_CTR_MAX];               /* zero without TLS listeners */
+    uint64_t tls_stream[TLS_STREAM_CTR_MAX];
+    uint64_t tls_conns;
 };
 
 /* Test-only fault injection on the owner core's input (off by default). */
@@ -60,6 +65,9 @@ struct worker {
     struct net_ctx net;
     struct tcp_stack *tcp;
     struct proxy *proxy;
+    struct tls_worker *tlsw;      /* NULL: no TLS listener (dp_tls.c) */
+    struct tls_stream_core *tls;
+    uint64_t tls_next_sec_us, tls_next_deadline_us;
 
     uint64_t tsc_hz, tsc_per_us, tsc0;
     uint64_t now_us;

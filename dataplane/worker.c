@@ -16,6 +16,7 @@
 #include "dataplane/net/tcp_glue.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/tcp/tcp.h"
+#include "dp_tls.h"
 #include "steer.h"
 #include "worker.h"
 
@@ -335,6 +336,7 @@ void worker_publish_stats(struct worker *w)
                              __ATOMIC_RELAXED);
         __atomic_store_n(&s->pairs, proxy_active(w->proxy), __ATOMIC_RELAXED);
     }
+    dp_tls_publish(w);
     __atomic_store_n(&s->busy_cycles, w->busy_cycles, __ATOMIC_RELAXED);
     __atomic_store_n(&s->idle_cycles, w->idle_cycles, __ATOMIC_RELAXED);
     __atomic_store_n(&s->loops, w->loops, __ATOMIC_RELAXED);
@@ -378,6 +380,8 @@ int worker_run(struct worker *w)
                 work = true;
             next_tcp = w->now_us + WORKER_TCP_TIMER_US;
         }
+        if (dp_tls_worker_tick(w))
+            work = true;
         if (w->now_us >= next_net) {
             net_timers(&w->net);
             next_net = w->now_us + WORKER_NET_TIMER_US;
@@ -388,6 +392,10 @@ int worker_run(struct worker *w)
             work = true;
         }
         if (w->now_us >= next_stats) {
+            /* An empty burst lets a PMD finish earlier work: AF_XDP in
+             * copy mode sends at most a batch per kick, and completes tx
+             * descriptors only when called. */
+            rte_eth_tx_burst(w->port, w->queue, w->txq, 0);
             worker_publish_stats(w);
             next_stats = w->now_us + WORKER_STATS_US;
         }

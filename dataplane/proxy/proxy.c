@@ -38,6 +38,11 @@ struct proxy_pair {
     struct proxy *px;
     uint32_t next_free;
     bool in_use;
+    /* Re-entrancy: the stack may deliver events for this pair from inside
+     * a call the proxy makes (tcp_send, tcp_recv_consume, ...). An event
+     * that arrives while the pair is being moved only sets `again`; a
+     * teardown only sets `doomed`; the outermost proxy_kick acts on both. */
+    bool busy, again, doomed;
 };
 
 struct proxy_listener {
@@ -218,19 +223,26 @@ static void proxy_abort_pair(struct proxy *px, struct proxy_pair *pp)
         }
     }
     PROXY_COUNT(px, aborted, 1);
-    proxy_pair_free(px, pp);
+    if (pp->busy)
+        pp->doomed = true;
+    else
+        proxy_pair_free(px, pp);
 }
 
 /* Moves what src has buffered into dst, as far as dst takes it; propagates
- * end of stream. Bounded: at most a few rounds per event (each round moves
- * up to a whole receive buffer). Returns <0 if the pair had to be aborted
- * (then pp is freed). */
+ * end of stream. Runs only inside proxy_kick (pair marked busy), so events
+ * the stack delivers from inside these calls are deferred, never nested.
+ * Bounded: a few rounds, each moving up to a whole receive buffer. Returns
+ * <0 once the pair is doomed. */
 static int proxy_move(struct proxy *px, struct proxy_end *src,
                       struct proxy_end *dst)
 {
-    if (src->closed || src->eof || !src->up || !dst->up || dst->closed)
-        return 0;
+    struct proxy_pair *pp = src->pair;
     for (int round = 0; round < 4; round++) {
+        if (pp->doomed)
+            return -1;
+        if (src->closed || src->eof || !src->up || !dst->up || dst->closed)
+            return 0;
         struct tcp_iov iov[2];
         ssize_t n = src->ops->peek(src->state, px->st, src->h, iov);
         if (n == -ESHUTDOWN) {
@@ -239,16 +251,14 @@ static int proxy_move(struct proxy *px, struct proxy_end *src,
                 dst->shut = true;
                 PROXY_COUNT(px, half_closes, 1);
                 if (dst->ops->shutdown(dst->state, px->st, dst->h, px->now) < 0) {
-                    proxy_abort_pair(px, src->pair);
+                    proxy_abort_pair(px, pp);
                     return -1;
                 }
             }
             return 0;
         }
         if (n < 0) {
-            /* Reset or stale: the closed event (or its absence) is handled
-             * by tearing down now. */
-            proxy_abort_pair(px, src->pair);
+            proxy_abort_pair(px, pp);
             return -1;
         }
         if (n == 0)
@@ -258,22 +268,25 @@ static int proxy_move(struct proxy *px, struct proxy_end *src,
         for (int i = 0; i < 2 && !full; i++) {
             if (iov[i].len == 0)
                 continue;
-            ssize_t s = dst->ops->send(dst->state, px->st, dst->h, iov[i].base,
-                                       iov[i].len, px->now);
-            if (s < 0) {
-                proxy_abort_pair(px, src->pair);
+            ssize_t sent = dst->ops->send(dst->state, px->st, dst->h, iov[i].base,
+                                          iov[i].len, px->now);
+            if (pp->doomed)
+                return -1;
+            if (sent < 0) {
+                proxy_abort_pair(px, pp);
                 return -1;
             }
-            moved += (size_t)s;
-            full = (size_t)s < iov[i].len;
+            moved += (size_t)sent;
+            full = (size_t)sent < iov[i].len;
         }
         if (moved > 0) {
             if (src->side == PROXY_CLIENT)
                 PROXY_COUNT(px, bytes_to_backend, moved);
             else
                 PROXY_COUNT(px, bytes_to_client, moved);
-            if (src->ops->consume(src->state, px->st, src->h, moved, px->now) < 0) {
-                proxy_abort_pair(px, src->pair);
+            if (src->ops->consume(src->state, px->st, src->h, moved, px->now) < 0 ||
+                pp->doomed) {
+                proxy_abort_pair(px, pp);
                 return -1;
             }
         }
@@ -283,14 +296,35 @@ static int proxy_move(struct proxy *px, struct proxy_end *src,
             return 0;
         }
     }
+    /* Still more after the rounds: come back (bounded work per event). */
+    pp->again = true;
     return 0;
 }
 
-static void proxy_move_both(struct proxy *px, struct proxy_pair *pp)
+/* Moves bytes both ways until nothing changes, then frees the pair if it
+ * was torn down meanwhile. The single entry point of every event. */
+static void proxy_kick(struct proxy *px, struct proxy_pair *pp)
 {
-    if (proxy_move(px, &pp->end[PROXY_CLIENT], &pp->end[PROXY_BACKEND]) < 0)
+    if (pp->busy) {
+        pp->again = true;
         return;
-    proxy_move(px, &pp->end[PROXY_BACKEND], &pp->end[PROXY_CLIENT]);
+    }
+    pp->busy = true;
+    for (int i = 0; i < 16; i++) {
+        pp->again = false;
+        if (proxy_move(px, &pp->end[PROXY_CLIENT], &pp->end[PROXY_BACKEND]) < 0 ||
+            proxy_move(px, &pp->end[PROXY_BACKEND], &pp->end[PROXY_CLIENT]) < 0)
+            break;
+        if (!pp->again)
+            break;
+    }
+    pp->busy = false;
+    if (pp->doomed)
+        proxy_pair_free(px, pp);
+    else if (pp->end[0].closed && pp->end[1].closed) {
+        PROXY_COUNT(px, completed, 1);
+        proxy_pair_free(px, pp);
+    }
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -347,25 +381,20 @@ void proxy_on_connected(struct proxy *px, tcp_handle_t h, void *user)
         return;
     e->up = true;
     PROXY_COUNT(px, backend_connected, 1);
-    proxy_move_both(px, e->pair);
+    proxy_kick(px, e->pair);
 }
 
 void proxy_on_readable(struct proxy *px, tcp_handle_t h, void *user)
 {
     struct proxy_end *e = user;
     (void)h;
-    if (e == NULL || !e->pair->in_use)
-        return;
-    proxy_move(px, e, &e->pair->end[!e->side]);
+    if (e != NULL && e->pair->in_use)
+        proxy_kick(px, e->pair);
 }
 
 void proxy_on_writable(struct proxy *px, tcp_handle_t h, void *user)
 {
-    struct proxy_end *e = user;
-    (void)h;
-    if (e == NULL || !e->pair->in_use)
-        return;
-    proxy_move(px, &e->pair->end[!e->side], e);
+    proxy_on_readable(px, h, user);
 }
 
 void proxy_on_peer_closed(struct proxy *px, tcp_handle_t h, void *user)
@@ -379,20 +408,21 @@ void proxy_on_closed(struct proxy *px, tcp_handle_t h, void *user,
 {
     struct proxy_end *e = user;
     (void)h;
-    if (e == NULL || !e->pair->in_use)
+    if (e == NULL || !e->pair->in_use || e->closed)
         return;
     struct proxy_pair *pp = e->pair;
-    e->closed = true;
+    e->closed = true; /* h is gone: never touch it again */
     if (e->side == PROXY_BACKEND && !e->up)
         PROXY_COUNT(px, backend_failed, 1);
-    struct proxy_end *o = &pp->end[!e->side];
     if (reason != TCP_CLOSE_NORMAL || !e->eof || !e->shut) {
         /* A reset, a timeout, or a close before both directions finished:
          * the other side cannot complete either. */
         proxy_abort_pair(px, pp);
         return;
     }
-    if (o->closed) {
+    if (pp->busy)
+        return; /* the outer proxy_kick sees both ends closed */
+    if (pp->end[!e->side].closed) {
         PROXY_COUNT(px, completed, 1);
         proxy_pair_free(px, pp);
     }

@@ -322,3 +322,12 @@ int tls_config_leaf_key(const struct tls_config *cfg, unsigned certset,
     memcpy(key, cfg->certsets[certset].certs[cert].leaf_key, TLS_LEAF_KEY_LEN);
     return 0;
 }
+
+int tls_config_set_staple_table(struct tls_config *cfg,
+                                const struct staple_table *table)
+{
+    if (table == NULL || _tls_config_table(cfg) != NULL)
+        return -EINVAL;
+    __atomic_store_n(&cfg->staple_table, table, __ATOMIC_RELEASE);
+    return 0;
+}

@@ -25,4 +25,12 @@ void tls_config_free(struct tls_config *cfg);
 int tls_config_leaf_key(const struct tls_config *cfg, unsigned certset,
                         unsigned cert, uint8_t key[32]);
 
+/* Attaches the staple table to a configuration built without one (the
+ * table did not exist yet at start-up): every worker's next handshake looks
+ * staples up in TABLE, which must outlive the workers. Main thread (or the
+ * one thread that manages the table), any time after tls_config_new.
+ * Returns 0, or -EINVAL if TABLE is NULL or a table is already set. */
+int tls_config_set_staple_table(struct tls_config *cfg,
+                                const struct staple_table *table);
+
 #endif

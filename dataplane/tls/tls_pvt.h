@@ -49,9 +49,20 @@ struct tls_config {
     uint64_t handshake_timeout_ns;
     unsigned max_conns, in_buf_size, out_buf_size;
     bool per_core_libctx;
+    /* Set at start-up, or once later by tls_config_set_staple_table (the
+     * table did not exist yet): read with _tls_config_table. */
     const struct staple_table *staple_table;
     struct tls_ticket_keys *ticket_keys;
 };
+
+/* The staple table, NULL until one is attached. Acquire pairs with the
+ * release store of tls_config_set_staple_table: the handle's fields are
+ * visible before the pointer. */
+static inline const struct staple_table *
+_tls_config_table(const struct tls_config *cfg)
+{
+    return __atomic_load_n(&cfg->staple_table, __ATOMIC_ACQUIRE);
+}
 
 /* A certificate as loaded into one worker's SSL_CTX: OpenSSL hands the
  * status callback the chosen leaf's X509 pointer, which maps back here. */

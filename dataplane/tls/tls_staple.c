@@ -47,12 +47,13 @@ static enum tls_counter unstapled_reason(int rc)
 static int fetch_staple(struct tls_worker *w, const uint8_t *key,
                         unsigned char **out)
 {
-    if (w->cfg->staple_table == NULL)
+    const struct staple_table *t = _tls_config_table(w->cfg);
+    if (t == NULL)
         return -ENODEV;
     /* The loop's clock may be up to a second old: treat a staple as expired
      * one second early rather than risk sending it a moment too late. */
     int64_t now = w->now ? w->now + 1 : (int64_t)time(NULL);
-    int len = staple_table_lookup(w->cfg->staple_table, key, now,
+    int len = staple_table_lookup(t, key, now,
                                   w->staple_buf, w->staple_cap, NULL);
     if (len <= 0)
         return len < 0 ? len : -ENOENT;
@@ -75,10 +76,11 @@ int _tls_staple_strict_check(struct tls_conn *c)
     if (wc[0].policy != TLS_STAPLE_STRICT ||
         SSL_get_tlsext_status_type(c->ssl) == TLSEXT_STATUSTYPE_ocsp)
         return 0;
-    if (w->cfg->staple_table != NULL) {
+    const struct staple_table *t = _tls_config_table(w->cfg);
+    if (t != NULL) {
         int64_t now = w->now ? w->now + 1 : (int64_t)time(NULL);
         for (unsigned i = 0; i < TLS_CERTSET_MAX_CERTS && wc[i].leaf != NULL; i++)
-            if (staple_table_lookup(w->cfg->staple_table, wc[i].leaf_key, now,
+            if (staple_table_lookup(t, wc[i].leaf_key, now,
                                     w->staple_buf, w->staple_cap, NULL) > 0)
                 return 0;
     }

@@ -64,22 +64,26 @@ dp_net_up() {
     ip -n "$NS_CLI" link set lo up
     ip -n "$NS_CLI" addr add "$CLI_ADDR/24" dev "$IF_CLI"
     ip -n "$NS_CLI" addr add "$BE_ADDR/24" dev "$IF_CLI"
-    ip netns exec "$NS_DP" ethtool -L "$IF_DP" rx 2 tx 2 >/dev/null 2>&1 || true
-    ip netns exec "$NS_CLI" ethtool -L "$IF_CLI" rx 2 tx 2 >/dev/null 2>&1 || true
+    local q=${DP_QUEUES:-2}
+    ip netns exec "$NS_DP" ethtool -L "$IF_DP" rx "$q" tx "$q" >/dev/null 2>&1 || true
+    ip netns exec "$NS_CLI" ethtool -L "$IF_CLI" rx "$q" tx "$q" >/dev/null 2>&1 || true
     # The kernel would leave TCP checksums partial (veth offload); the
     # dataplane checks every checksum, so make the kernel compute them.
     ip netns exec "$NS_CLI" ethtool -K "$IF_CLI" tx off >/dev/null
 }
 
-# dp_start [extra tern args...]: starts tern-dataplane on 2 lcores, one
-# AF_XDP vdev per queue, and waits until it says ready.
+# dp_start [extra tern args...]: starts tern-dataplane with one lcore and one
+# AF_XDP vdev per queue (DP_QUEUES, default 2), and waits until it says ready.
 dp_start() {
-    local lcores=${DP_LCORES:-0-1}
+    local q=${DP_QUEUES:-2} i vdevs=()
+    local lcores=${DP_LCORES:-0-$((q - 1))}
+    for ((i = 0; i < q; i++)); do
+        vdevs+=("--vdev=net_af_xdp${i}_$TAG,iface=$IF_DP,start_queue=$i,busy_budget=${DP_BUSY_BUDGET:-0}")
+    done
     ip netns exec "$NS_DP" sh -c 'mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' sh \
-        "$TERN_DATAPLANE" -l "$lcores" --no-pci --no-huge -m ${DP_MEM_MB:-512} --file-prefix="$FILE_PREFIX" \
+        "$TERN_DATAPLANE" ${DP_LCORE_ARG:--l $lcores} --no-pci --no-huge -m ${DP_MEM_MB:-512} --file-prefix="$FILE_PREFIX" \
         --log-level=lib.eal:warning \
-        "--vdev=net_af_xdp0_$TAG,iface=$IF_DP,start_queue=0" \
-        "--vdev=net_af_xdp1_$TAG,iface=$IF_DP,start_queue=1" \
+        "${vdevs[@]}" \
         -- --addr "$DP_ADDR/24" --listen "$DP_ADDR:$VIP_PORT" \
         --backend "$BE_ADDR:$BE_PORT" --mbufs 8191 "$@" \
         >"$WORKDIR/dp.log" 2>&1 &
