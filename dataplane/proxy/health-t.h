@@ -12,13 +12,17 @@
 
 #define HEALTH_MAX_TARGETS 256
 #define HEALTH_EXPECT_MAX 64
+/* Thresholds when the configuration names none (HAProxy's defaults): a
+ * server needs 2 good checks in a row to come back, 3 bad ones to go. */
+#define HEALTH_RISE_DEFAULT 2
+#define HEALTH_FALL_DEFAULT 3
 
 /* How one pool's servers are checked. send/expect are borrowed (they must
  * outlive the checker); expect is compared with the first bytes the server
  * answers. Without expect, an established connection is a success. */
 struct health_check_cfg {
-    uint32_t interval_us; /* 0: this pool is not checked */
-    uint32_t timeout_us;  /* connect + answer; at most interval_us */
+    uint64_t interval_us; /* 0: this pool is not checked */
+    uint64_t timeout_us;  /* connect + answer; at most interval_us */
     const void *send;
     size_t send_len;
     const void *expect;
