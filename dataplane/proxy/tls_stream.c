@@ -35,6 +35,7 @@
 #define TS_RECORD_MAX 16384u
 #define TS_FAIL_GRACE_US 1000000u  /* after an alert, reset a lingering client */
 #define TS_PUMP_ROUNDS 8
+#define TS_ROOM (TS_RECORD_MAX + TS_RECORD_OVERHEAD) /* worth a kick */
 
 struct tls_stream {
     LIST_ENTRY(tls_stream) attn; /* on core->attn (or poll's local list) */
@@ -53,6 +54,8 @@ struct tls_stream {
     bool shut_wanted; /* FIN to send once the ciphertext is out */
     bool shut_done;
     bool kick;        /* tell the proxy to move bytes again */
+    bool want_space;  /* send refused bytes: kick when TCP has room */
+    bool in_flush;    /* ts_flush running (re-entrancy guard) */
 };
 
 struct ts_listener {
@@ -199,14 +202,25 @@ static int ts_flush(struct tls_stream *s)
 {
     const uint8_t *p;
     size_t n;
+    /* tcp_send delivers the stack's pending events before it returns, and
+     * one may come back here through the proxy: the outer call owns the
+     * bytes it peeked, the inner one must not send them again. */
+    if (s->in_flush)
+        return tls_conn_out_peek(s->c, &p) > 0;
+    s->in_flush = true;
     while ((n = tls_conn_out_peek(s->c, &p)) > 0) {
         ssize_t k = tcp_send(s->st, s->h, p, n, s->core->now_us);
-        if (k < 0)
-            return (int)k;
-        if (k == 0)
+        if (s->c == NULL)
+            return -EBADF; /* released by an event tcp_send delivered */
+        if (k <= 0) {
+            s->in_flush = false;
+            if (k < 0)
+                return (int)k;
             break;
+        }
         tls_conn_out_consume(s->c, (size_t)k);
     }
+    s->in_flush = false;
     if (n > 0) {
         TS_COUNT(s->core, deferred_flush, 1);
         ts_attention(s);
@@ -401,8 +415,12 @@ static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
     if (s->shut_wanted)
         return -EPIPE;
     int rc = ts_flush(s);
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        s->want_space = true; /* poll kicks when TCP has room again */
+        return 0;
+    }
     if (tls_conn_state(s->c) == TLS_CONN_HANDSHAKE)
         return 0; /* kicked when the handshake is over */
     ssize_t space = tcp_send_space(st, h);
@@ -410,8 +428,14 @@ static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
         return space;
     ssize_t budget = space - (ssize_t)((space / TS_RECORD_MAX + 1) *
                                        TS_RECORD_OVERHEAD);
-    if (budget <= 0)
-        return 0;
+    if (budget <= 0 || (size_t)budget < len) {
+        /* Refusing part: TCP raises its writable event only after a short
+         * tcp_send, which this never makes; poll watches the space. */
+        s->want_space = true;
+        ts_attention(s);
+        if (budget <= 0)
+            return 0;
+    }
     size_t take = len < (size_t)budget ? len : (size_t)budget;
     ssize_t k = tls_conn_write(s->c, data, take);
     if (k == -EPROTO) {
@@ -509,14 +533,37 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
         struct tls_stream *s = LIST_FIRST(&local);
         LIST_REMOVE(s, attn);
         s->in_attn = false;
-        n++;
-        if (ts_flush(s) < 0 && !s->failed) {
-            /* TCP refused (reset underway): its closed event ends the pair. */
-            s->kick = false;
+        ssize_t space = tcp_send_space(s->st, s->h);
+        if (space < 0) {
+            /* Gone (reset underway): its closed event ends the pair. */
             continue;
+        }
+        const uint8_t *p;
+        if (tls_conn_out_peek(s->c, &p) > 0) {
+            if (space == 0) {
+                ts_attention(s); /* nothing can move yet: look again later */
+                continue;
+            }
+            if (ts_flush(s) < 0)
+                continue;
+            n++;
+            if (tls_conn_out_peek(s->c, &p) > 0)
+                continue; /* still queued: ts_flush listed it again */
+            space = tcp_send_space(s->st, s->h);
+        }
+        if (s->want_space) {
+            if (space < (ssize_t)TS_ROOM && !s->shut_done) {
+                ts_attention(s);
+                if (!s->kick)
+                    continue;
+            } else {
+                s->want_space = false;
+                s->kick = true;
+            }
         }
         if (s->kick && core->kick != NULL) {
             s->kick = false;
+            n++;
             TS_COUNT(core, kicks, 1);
             core->kick(core->kick_arg, s->h); /* may release s */
         }

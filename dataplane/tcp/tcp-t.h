@@ -155,8 +155,9 @@ struct tcp_stack_ops {
      * NORMAL end (both FINs done; the entry may live on in TIME_WAIT) is
      * held back while received bytes are unread, and follows the
      * tcp_recv/tcp_recv_consume that reads the last of them at the next
-     * tcp_input/tcp_timers_run; RESET, TIMEOUT and ABORTED come at once and
-     * discard unread bytes. */
+     * tcp_input/tcp_timers_run (so NORMAL also means end of stream: a
+     * reader may get it before its tcp_recv sees -ESHUTDOWN); RESET,
+     * TIMEOUT and ABORTED come at once and discard unread bytes. */
     void (*closed)(void *ctx, tcp_handle_t h, void *user,
                    enum tcp_close_reason reason);
 };

@@ -297,7 +297,11 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
 static void rexmit_first(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     uint32_t sb_end = c->sb_seq + c->sb_len;
-    uint32_t len = seq_lt(c->snd_una, sb_end) ? sb_end - c->snd_una : 0;
+    /* only bytes already sent: the buffer may hold more that the window
+     * kept back, and sending them here would put data beyond snd_max on
+     * the wire (the peer's ACK of it would then look bogus) */
+    uint32_t sent_end = seq_min(sb_end, c->snd_max);
+    uint32_t len = seq_lt(c->snd_una, sent_end) ? sent_end - c->snd_una : 0;
     if (len > eff_mss(c))
         len = eff_mss(c);
     bool fin = c->app_shut && c->snd_una + len == sb_end && seq_gt(c->snd_max, sb_end);
@@ -373,6 +377,7 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         }
         c->backoff = 0;
         c->retries = 0;
+        c->tlp_done = 0;
         uint32_t data_end = seq_lt(ack, sb_end) ? ack : sb_end;
         if (seq_gt(data_end, c->sb_seq)) {
             uint32_t n = data_end - c->sb_seq;
@@ -386,13 +391,21 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
         c->snd_una = ack;
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
+        if (c->sack_ok)
+            tcp_sack_update(c, h);
         if (c->in_recovery) {
             if (seq_ge(ack, c->recover)) {
                 /* RFC 6582 3.2 (3) full acknowledgment */
                 uint32_t flight = c->snd_max - c->snd_una;
                 c->cwnd = c->ssthresh < flight + mss ? c->ssthresh : flight + mss;
                 c->in_recovery = 0;
+                c->sack_rec = 0;
                 c->dupacks = 0;
+            } else if (c->sack_rec) {
+                /* RFC 6675: the pipe shrank by what was acked; repair
+                 * more holes (cwnd stays at ssthresh) */
+                tcp_sack_recover(st, c, now);
+                tcp_rexmt_arm(st, c, now);
             } else {
                 /* (5) partial acknowledgment: retransmit the next hole,
                  * deflate by the amount acked, add back one SMSS */
@@ -415,21 +428,44 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
             tcp_rexmt_arm(st, c, now);
         return true;
     }
+    /* a duplicate ACK (RFC 5681 2); one that SACKs new bytes counts even
+     * if the window moved, since it proves a segment left the network */
+    uint32_t newly = (c->sack_ok && h->n_sack && ack == c->snd_una) ? tcp_sack_update(c, h) : 0;
     if (ack == c->snd_una && s->len == 0 && !(h->flags & (TCP_FLAG_SYN | TCP_FLAG_FIN)) &&
-        wnd_same && seq_lt(c->snd_una, c->snd_max) && c->snd_wnd) {
+        (wnd_same || newly) && seq_lt(c->snd_una, c->snd_max) && c->snd_wnd) {
         st->cnt.c[TCP_CNT_DUP_ACK_IN]++;
         if (c->dupacks < 255)
             c->dupacks++;
-        if (c->dupacks == 3 && !c->in_recovery && seq_ge(c->snd_una, c->recover)) {
-            /* RFC 6582 3.2 (2): enter fast recovery */
+        /* three duplicates (RFC 5681), or three segments' worth SACKed
+         * above snd_una (RFC 6675 IsLost), or with fewer than four
+         * segments outstanding and nothing new to send, one less than
+         * outstanding (early retransmit, RFC 5827): a small window never
+         * produces three duplicates and would otherwise wait for the RTO */
+        uint32_t oseg = (c->snd_max - c->snd_una + mss - 1) / mss;
+        unsigned thresh = 3;
+        if (oseg >= 2 && oseg < 4 && !seq_lt(c->snd_nxt, c->sb_seq + c->sb_len))
+            thresh = oseg - 1;
+        bool lost = c->dupacks >= thresh || tcp_sack_sacked(c) >= 3 * mss;
+        if (lost && !c->in_recovery && seq_ge(c->snd_una, c->recover)) {
+            /* RFC 6582 3.2 (2) / RFC 6675 5: enter fast recovery */
             uint32_t flight = c->snd_max - c->snd_una;
             c->ssthresh = flight / 2 > 2 * mss ? flight / 2 : 2 * mss;
             c->recover = c->snd_max;
-            st->cnt.c[TCP_CNT_FAST_RETRANSMIT]++;
-            rexmit_first(st, c, now);
-            c->cwnd = c->ssthresh + 3 * mss;
             c->in_recovery = 1;
+            st->cnt.c[TCP_CNT_FAST_RETRANSMIT]++;
+            if (c->n_sb) {
+                c->sack_rec = 1;
+                c->cwnd = c->ssthresh;
+                c->rtx_next = c->snd_una;
+                tcp_sack_recover(st, c, now);
+            } else {
+                c->sack_rec = 0;
+                rexmit_first(st, c, now);
+                c->cwnd = c->ssthresh + 3 * mss;
+            }
             tcp_rexmt_arm(st, c, now);
+        } else if (c->in_recovery && c->sack_rec) {
+            tcp_sack_recover(st, c, now);
         } else if (c->dupacks > 3 && c->in_recovery) {
             c->cwnd += mss; /* (4) inflate for each segment that left */
         }

@@ -179,6 +179,12 @@ void tcp_send_rst_conn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 void tcp_send_syn(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     uint8_t f = c->state == TCP_STATE_SYN_SENT ? TCP_FLAG_SYN : TCP_FLAG_SYN | TCP_FLAG_ACK;
+    if (c->backoff == 0 && !c->rtt_active) {
+        /* time the handshake (both ways), so that even a short connection
+         * has an RTO from a measurement rather than the 1 s initial one */
+        c->rtt_active = 1;
+        c->rtt_start = now;
+    }
     tcp_send_segment(st, c, c->iss, 0, f, now);
     c->snd_nxt = c->iss + 1;
     if (seq_lt(c->snd_max, c->snd_nxt))
@@ -216,8 +222,57 @@ uint32_t tcp_rto_cur(const struct tcp_stack *st, const struct tcp_conn *c)
     return r > st->p.rto_max_us ? st->p.rto_max_us : (uint32_t)r;
 }
 
+/* The retransmission timer, or first a tail loss probe (RFC 8985 7): when
+ * the last segments of a flight are lost no duplicate ACK ever comes, and
+ * only the RTO (200 ms at least) would notice. A probe after two RTTs
+ * (plus a delayed-ACK allowance when one segment is out) draws the SACK or
+ * duplicate ACK that fast recovery needs. Once per flight: an ACK that
+ * advances snd_una allows the next one. Not used when it would not come
+ * before the RTO anyway. */
 void tcp_rexmt_arm(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
+    uint32_t rto = tcp_rto_cur(st, c);
+    c->tlp_pending = 0;
+    if (c->srtt && !c->tlp_done && !c->in_recovery && c->backoff == 0 &&
+        (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) &&
+        seq_lt(c->snd_una, c->snd_max)) {
+        uint64_t pto = 2ull * c->srtt;
+        if (c->snd_max - c->snd_una <= eff_mss(c))
+            pto += st->p.delack_us;
+        if (pto < rto) {
+            c->tlp_pending = 1;
+            tcp_timer_set(st, c, TCP_T_REXMT, now + pto);
+            return;
+        }
+    }
+    tcp_timer_set(st, c, TCP_T_REXMT, now + rto);
+}
+
+/* The probe: one new segment if the windows allow one, else the last
+ * segment sent again. Then the real RTO. */
+static void tlp_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    c->tlp_pending = 0;
+    c->tlp_done = 1;
+    st->cnt.c[TCP_CNT_TLP_PROBE]++;
+    uint32_t sb_end = c->sb_seq + c->sb_len;
+    uint32_t sent_end = seq_min(sb_end, c->snd_max);
+    uint32_t mss = eff_mss(c);
+    uint32_t flight = c->snd_nxt - c->snd_una;
+    if (seq_lt(c->snd_nxt, sb_end) && c->snd_wnd > flight + mss) {
+        uint32_t len = sb_end - c->snd_nxt < mss ? sb_end - c->snd_nxt : mss;
+        tcp_send_segment(st, c, c->snd_nxt, len, TCP_FLAG_ACK, now);
+        c->snd_nxt += len;
+        if (seq_gt(c->snd_nxt, c->snd_max))
+            c->snd_max = c->snd_nxt;
+    } else if (seq_lt(c->snd_una, sent_end)) {
+        uint32_t len = sent_end - c->snd_una < mss ? sent_end - c->snd_una : mss;
+        bool fin = c->app_shut && seq_gt(c->snd_max, sb_end);
+        st->cnt.c[TCP_CNT_RETRANSMIT]++;
+        c->n_retrans++;
+        c->rtt_active = 0;
+        tcp_send_segment(st, c, sent_end - len, len, TCP_FLAG_ACK | (fin ? TCP_FLAG_FIN : 0), now);
+    }
     tcp_timer_set(st, c, TCP_T_REXMT, now + tcp_rto_cur(st, c));
 }
 
@@ -258,9 +313,20 @@ void tcp_output(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
     for (unsigned guard = 0; guard < 4096; guard++) {
         bool fin_sent = c->app_shut && seq_gt(c->snd_nxt, sb_end);
         uint32_t avail = seq_lt(c->snd_nxt, sb_end) ? sb_end - c->snd_nxt : 0;
-        uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
         uint32_t flight = c->snd_nxt - c->snd_una;
-        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        /* in SACK recovery the congestion window limits the pipe (bytes
+         * estimated in the network), not everything unacknowledged */
+        uint32_t in_net = c->in_recovery && c->sack_rec ? tcp_sack_pipe(c) : flight;
+        uint32_t usable = c->snd_wnd > flight ? c->snd_wnd - flight : 0;
+        /* limited transmit (RFC 3042): each of the first two duplicate
+         * ACKs lets one new segment out beyond cwnd, so that a small
+         * window still produces the three duplicates fast retransmit needs */
+        uint32_t cwnd = c->cwnd;
+        if (!c->in_recovery && c->dupacks && c->dupacks <= 2)
+            cwnd += c->dupacks * mss;
+        uint32_t cusable = cwnd > in_net ? cwnd - in_net : 0;
+        if (cusable < usable)
+            usable = cusable;
         uint32_t len = avail < usable ? avail : usable;
         if (len > mss)
             len = mss;
@@ -321,6 +387,11 @@ static void give_up(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 
 static void rexmt_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
+    if (c->tlp_pending && c->snd_una != c->snd_max) {
+        tlp_fire(st, c, now);
+        return;
+    }
+    c->tlp_pending = 0;
     st->cnt.c[TCP_CNT_RTO_EXPIRED]++;
     if (c->state == TCP_STATE_SYN_SENT || c->state == TCP_STATE_SYN_RCVD) {
         if (++c->retries > st->p.syn_retries) {
@@ -350,6 +421,8 @@ static void rexmt_fire(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
     c->backoff++;
     c->dupacks = 0;
     c->in_recovery = 0;
+    c->sack_rec = 0;
+    tcp_sack_clear(c); /* the peer may renege: start over from snd_una */
     c->recover = c->snd_max;
     c->rtt_active = 0;
     c->snd_nxt = c->snd_una;

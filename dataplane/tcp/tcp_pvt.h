@@ -9,6 +9,7 @@
 
 #define TCP_NO_IDX UINT32_MAX
 #define TCP_OOO_MAX 16u /* hard cap of ooo_max_segs */
+#define TCP_SACK_SB_MAX 8u /* ranges the sender remembers from SACK blocks */
 #define TCP_LISTENER_BIT 0x80000000u
 #define TCP_GEN_MASK 0x7ffu /* 11 bits of generation between idx and the listener bit */
 
@@ -71,7 +72,10 @@ struct tcp_conn {
              close_reset : 1;   /* tcp_close with unread data */
     uint8_t  announced : 1,   /* the upper layer knows the handle */
              in_tw : 1,       /* on the TIME_WAIT FIFO */
-             close_deferred : 1; /* closed(NORMAL) waits for unread bytes */
+             close_deferred : 1, /* closed(NORMAL) waits for unread bytes */
+             sack_rec : 1,    /* this recovery is driven by the scoreboard */
+             tlp_pending : 1, /* the REXMT deadline is a tail loss probe */
+             tlp_done : 1;    /* a probe went out for this flight */
     uint8_t  snd_wscale, rcv_wscale;
     uint8_t  backoff;         /* RTO exponent */
     uint8_t  retries;         /* consecutive RTO / persist / keepalive expiries */
@@ -103,6 +107,9 @@ struct tcp_conn {
     uint32_t ts_recent, last_ack_sent;
     struct tcp_range ooo[TCP_OOO_MAX];
     uint8_t  ooo_last;        /* index of the most recently changed range */
+    uint8_t  n_sb;            /* sender scoreboard: ranges the peer SACKed */
+    struct tcp_range sb[TCP_SACK_SB_MAX];
+    uint32_t rtx_next;        /* SACK recovery: next byte to consider resending */
 
     uint8_t *snd_buf, *rcv_buf;
 
@@ -197,6 +204,13 @@ uint32_t tcp_cookie_make(const struct tcp_stack *st, uint32_t laddr,
 uint16_t tcp_cookie_check(const struct tcp_stack *st, uint32_t laddr,
                           uint16_t lport, uint32_t raddr, uint16_t rport,
                           uint32_t peer_isn, uint32_t cookie, uint64_t now);
+
+/* tcp_sack.c */
+void tcp_sack_clear(struct tcp_conn *c);
+uint32_t tcp_sack_update(struct tcp_conn *c, const struct tcp_hdr *h);
+uint32_t tcp_sack_sacked(const struct tcp_conn *c);
+uint32_t tcp_sack_pipe(const struct tcp_conn *c);
+void tcp_sack_recover(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 
 /* tcp_output.c */
 void tcp_output(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);

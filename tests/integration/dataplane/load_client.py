@@ -4,7 +4,7 @@ the dataplane to an echo backend, sends a random payload on each, half-closes,
 reads the echo until EOF and compares SHA-256 digests.
 
 usage: load_client.py ADDR PORT --conns N [--concurrency C] [--seed S]
-                      [--max-size BYTES] [--timeout SEC]
+                      [--max-size BYTES] [--size BYTES] [--timeout SEC]
 Payload sizes run from 1 B up to --max-size (8 MiB by default): every
 connection i gets a size from a fixed schedule mixing tiny, MSS-edge,
 window-edge and multi-MiB sizes. Prints a JSON summary; exits 1 if any
@@ -102,10 +102,15 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-size", type=int, default=8 << 20)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--size", type=int, default=0,
+                    help="every connection sends exactly this many bytes")
     a = ap.parse_args()
 
     rnd = random.Random(a.seed)
-    sizes = [size_for(i, rnd, a.max_size) for i in range(a.conns)]
+    if a.size > 0:
+        sizes = [a.size] * a.conns
+    else:
+        sizes = [size_for(i, rnd, a.max_size) for i in range(a.conns)]
     blob = random.Random(a.seed + 1).randbytes(max(sizes) + 4096)
     lock = threading.Lock()
     nxt = [0]

@@ -3,6 +3,7 @@
 # 2 workers, software steering) -> kernel echo backend, payloads from 1 B to
 # 8 MiB checked by SHA-256. 1,000 sequential then 200 concurrent
 # connections. Optional environment: PROXY_SEQ, PROXY_CONC (counts),
+# DP_QUEUES (queues and workers, default 2),
 # DP_EXTRA (more tern arguments), NFT_LOSS_PCT (drop that % each way in
 # the client namespace), NAME (label).
 source "$(dirname "$0")/lib.sh"
@@ -41,7 +42,9 @@ accepted=$(dp_stat proxy_accepted)
 steered=$(dp_stat steered_out)
 log "proxy_accepted $accepted, steered_out $steered, aborted $(dp_stat proxy_aborted), completed $(dp_stat proxy_completed)"
 [ "$accepted" -ge $((SEQ + CONC)) ] || fail "proxy_accepted $accepted < $((SEQ + CONC))"
-[ "$steered" -gt 0 ] || fail "no frame was steered between the workers"
+if [ "${DP_QUEUES:-2}" -gt 1 ]; then
+    [ "$steered" -gt 0 ] || fail "no frame was steered between the workers"
+fi
 if [ -n "${CHECK_FAULTS:-}" ]; then
     dup=$(dp_stat fault_dup); reo=$(dp_stat fault_reorder)
     log "fault knob: $dup duplicated, $reo reordered"

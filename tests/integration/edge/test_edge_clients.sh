@@ -7,14 +7,13 @@
 #   - openssl s_client -status in TLS 1.2 and 1.3, curl --cert-status,
 #     gnutls-cli --ocsp (its staple compared byte for byte with the table's);
 #   - ECDSA and RSA certificates chosen by SNI, the default for an unknown
-#     name; ALPN; ticket resumption (TLS 1.2 and 1.3) on both cores;
-#   - 2 MiB echoed through TLS both ways (backpressure in the filter).
+#     name; ALPN; ticket resumption (TLS 1.2 and 1.3) on both cores.
+# Bulk transfer both ways is test_edge_bulk.sh.
 source "$(dirname "$0")/lib.sh"
 edge_init clients
 edge_config
 dp_net_up
 http_start
-echo_start
 
 log "dataplane first, no staple table yet"
 edge_dp_start
@@ -94,10 +93,6 @@ s0=$(core_stat 0 tls_handshakes_resumed_tls1_2); s1=$(core_stat 1 tls_handshakes
 log "resumed TLS 1.3 per core: $r0 $r1; TLS 1.2: $s0 $s1"
 check "resumption on both cores (tickets shared)" test $((r0 + s0)) -gt 0 -a $((r1 + s1)) -gt 0
 check "counted: tickets_accepted" test "$(stat_of tls_tickets_accepted)" -ge 24
-
-out=$(tls_echo ecdsa.tern.test 2097152 2)
-check "2 x 2 MiB echoed through TLS, SHA-256 equal" grep -q "SHA-256 equal" <<<"$out"
-log "$out"
 
 check "counted: staple_sent" test "$(stat_of tls_staple_sent)" -ge 10
 check "counted: full handshakes TLS 1.2" test "$(stat_of tls_handshakes_full_tls1_2)" -ge 2

@@ -256,6 +256,11 @@ static inline void cb_closed(void *ctx, tcp_handle_t h, void *user, enum tcp_clo
     (void)h;
     a->closed++;
     a->reason = why;
+    /* NORMAL comes only after every byte was read: it is end of stream
+     * too (a slow reader may see it before its next tcp_recv) */
+    if (why == TCP_CLOSE_NORMAL)
+        a->eof = true;
+    a->h = TCP_HANDLE_INVALID;
 }
 
 static const struct tcp_stack_ops net_ops = {

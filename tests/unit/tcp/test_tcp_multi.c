@@ -136,7 +136,7 @@ static bool all_done(struct net *n)
     return n_done == N_CONNS;
 }
 
-/* pool: connection entries per stack. With 64, TIME_WAIT entries (2 s)
+/* pool: connection entries of the client stack. With 64, TIME_WAIT entries (2 s)
  * must be recycled early to admit new connections, and a recycled entry
  * cannot re-ACK a peer's retransmitted FIN: that peer then sees a RST in
  * LAST_ACK with its last bytes unacknowledged and reports closed(RESET),
@@ -147,12 +147,14 @@ static void run(uint32_t pool)
     memset(clients, 0, sizeof(clients));
     memset(servers, 0, sizeof(servers));
     n_opened = n_servers = n_done = n_active = n_closed_bad = n_mismatch = 0;
-    struct tcp_stack_params p;
+    struct tcp_stack_params p, ps;
     net_default_params(&p);
-    p.max_conns = pool;
+    p.max_conns = pool; /* the client's pool */
     p.sndbuf = 16384;
     p.rcvbuf = 32768;
-    net_init(&N, &p, &p);
+    ps = p;
+    ps.max_conns = 512; /* the server never runs out (that is the SYN flood tests' job) */
+    net_init(&N, &p, &ps);
     /* replace the app callbacks, keep the harness's output */
     for (int i = 0; i < 2; i++) {
         tcp_stack_destroy(N.st[i]);
@@ -160,9 +162,12 @@ static void run(uint32_t pool)
                                   .connected = m_connected, .readable = m_readable,
                                   .writable = m_writable, .peer_closed = m_readable,
                                   .closed = m_closed};
-        N.st[i] = tcp_stack_create(&p, &o, &N.app[i], NULL, 0);
+        N.st[i] = tcp_stack_create(i ? &ps : &p, &o, &N.app[i], NULL, 0);
         CHECK(N.st[i] != NULL);
     }
+    const char *seed = getenv("TCP_MULTI_SEED"); /* for soaking by hand */
+    if (seed)
+        N.rng = strtoull(seed, NULL, 0) * 0x9e3779b97f4a7c15ull | 1;
     N.loss_pct = 2;
     N.dup_pct = 1;
     N.reorder_pct = 3;

@@ -270,6 +270,8 @@ static void test_paws_and_delack(void)
     net_free(&n);
 }
 
+static bool synack_sack; /* the crafted server offers SACK-permitted */
+
 /* Active open from stack 0 to a crafted server; returns the handle. */
 static tcp_handle_t active_open(struct net *n, struct peer *p, uint16_t mss, uint64_t rtt)
 {
@@ -289,7 +291,8 @@ static tcp_handle_t active_open(struct net *n, struct peer *p, uint16_t mss, uin
     p->snd_nxt = 70000;
     n->now += rtt;
     struct craft sa = {.sport = 80, .dport = p->lport, .seq = p->snd_nxt, .ack = p->rcv_nxt,
-                       .flags = TCP_FLAG_SYN | TCP_FLAG_ACK, .window = 65535, .mss = true, .mss_v = mss};
+                       .flags = TCP_FLAG_SYN | TCP_FLAG_ACK, .window = 65535, .mss = true, .mss_v = mss,
+                       .sackp = synack_sack};
     CHECK_EQ_INT(craft_send(n, 0, &sa, p->addr, p->laddr), 0);
     p->snd_nxt++;
     CHECK_EQ_INT(n->app[0].connected, 1);
@@ -331,17 +334,20 @@ static void test_rto_doubling_and_karn(void)
     tcp_conn_info(n.st[0], h, &i);
     CHECK_EQ_INT(i.srtt_us, 100000);
     CHECK_EQ_INT(i.rto_us, 300000); /* 100 ms + 4 * 50 ms */
-    /* send 500 bytes; nobody ACKs: retransmissions at +300, +600, +1200 ms */
+    /* send 500 bytes; nobody ACKs: a tail loss probe after 2 * srtt + the
+     * delayed-ACK allowance (240 ms, RFC 8985), then RTOs 300, 600 and
+     * 1200 ms apart */
     uint64_t t0 = n.now;
     unsigned c0 = n.ncap[0];
     uint8_t d[500];
     memset(d, 'x', sizeof(d));
     CHECK_EQ_INT(tcp_send(n.st[0], h, d, sizeof(d), n.now), 500);
     CHECK_EQ_INT(n.ncap[0], c0 + 1);
-    net_run(&n, t0 + 2200000, NULL);
-    CHECK_EQ_INT(n.ncap[0], c0 + 4);
-    static const uint64_t at[] = {0, 300, 900, 2100};
-    for (unsigned k = 0; k < 4 && c0 + k < n.ncap[0]; k++) {
+    net_run(&n, t0 + 2400000, NULL);
+    CHECK_EQ_INT(n.ncap[0], c0 + 5);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_TLP_PROBE), 1);
+    static const uint64_t at[] = {0, 240, 540, 1140, 2340};
+    for (unsigned k = 0; k < 5 && c0 + k < n.ncap[0]; k++) {
         struct cap *c = &n.cap[0][c0 + k];
         uint64_t dt = c->at - t0;
         CHECK(dt >= at[k] * 1000 && dt <= at[k] * 1000 + 2000);
@@ -379,10 +385,12 @@ static void test_rto_gives_up(void)
     struct peer p;
     tcp_handle_t h = active_open(&n, &p, 1000, 100000);
     CHECK_EQ_INT(tcp_send(n.st[0], h, "lost", 4, n.now), 4);
-    /* RTO 300 ms doubling: 8 retransmissions by 0.3 * (2^8 - 1) = 76.5 s,
-     * the ninth expiry 60 s later (the cap) gives up: RST, closed(TIMEOUT) */
+    /* a tail loss probe, then RTO 300 ms doubling: 8 retransmissions by
+     * about 0.3 * (2^8 - 1) = 76.5 s, the ninth expiry 60 s later (the cap)
+     * gives up: RST, closed(TIMEOUT) */
     net_run(&n, n.now + 130000000, NULL);
-    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 8);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 9);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_TLP_PROBE), 1);
     CHECK_EQ_INT(n.app[0].closed, 0);
     net_run(&n, n.now + 10000000, NULL);
     CHECK_EQ_INT(n.app[0].closed, 1);
@@ -470,6 +478,82 @@ static void test_fast_retransmit_newreno(void)
     flight_after = i.snd_nxt - i.snd_una;
     CHECK(i.cwnd <= 4500 && i.cwnd >= 1000);
     CHECK_EQ_INT(i.cwnd, flight_after + 1000 < 4500 ? flight_after + 1000 : 4500);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RTO_EXPIRED), 0);
+    net_free(&n);
+}
+
+/* SACK blocks from the peer: both holes of one window are repaired at once
+ * (NewReno would need one round trip per hole) */
+static void test_sack_recovery(void)
+{
+    struct net n;
+    cap_net(&n);
+    struct peer p;
+    synack_sack = true;
+    tcp_handle_t h = active_open(&n, &p, 1000, 1000);
+    synack_sack = false;
+    struct tcp_conn_info i;
+    tcp_conn_info(n.st[0], h, &i);
+    CHECK(i.sack_ok);
+    uint32_t base = p.rcv_nxt;
+    static uint8_t d[10000];
+    CHECK_EQ_INT(tcp_send(n.st[0], h, d, sizeof(d), n.now), 10000);
+    /* segments 2 (1000..1999) and 5 (4000..4999) lost */
+    p.rcv_nxt = base + 1000;
+    peer_send(&p, TCP_FLAG_ACK, NULL, 0);
+    unsigned c0 = n.ncap[0];
+    struct craft dup = {.sport = 80, .dport = p.lport, .seq = p.snd_nxt, .ack = base + 1000,
+                        .flags = TCP_FLAG_ACK, .window = 65535};
+    /* the SACK option is built by hand: NOP NOP kind 5 len 18, two blocks */
+    uint8_t buf[200];
+    uint32_t blocks[3][2] = {{base + 2000, base + 4000}, {base + 2000, base + 4000},
+                             {base + 5000, base + 10000}};
+    for (int k = 0; k < 3; k++) {
+        uint32_t len = craft_build(&dup, ADDR_B, ADDR_A, buf);
+        /* append options: rewrite data offset and recompute the checksum */
+        uint8_t opt[20] = {1, 1, 5, 18};
+        unsigned nb = k < 2 ? 1 : 2;
+        opt[3] = (uint8_t)(2 + 8 * nb);
+        for (unsigned b = 0; b < nb; b++) {
+            uint32_t l = b == 0 ? blocks[k][0] : blocks[2][0], r = b == 0 ? blocks[k][1] : blocks[2][1];
+            for (int j = 0; j < 4; j++) {
+                opt[4 + 8 * b + j] = (uint8_t)(l >> (24 - 8 * j));
+                opt[8 + 8 * b + j] = (uint8_t)(r >> (24 - 8 * j));
+            }
+        }
+        unsigned ol = (4 + 8 * nb + 3) & ~3u;
+        memmove(buf + 20 + ol, buf + 20, len - 20);
+        memcpy(buf + 20, opt, ol);
+        len += ol;
+        buf[12] = (uint8_t)(((20 + ol) / 4) << 4);
+        buf[16] = buf[17] = 0;
+        uint16_t cs = tcp_checksum(ADDR_B, ADDR_A, buf, len);
+        buf[16] = (uint8_t)(cs >> 8);
+        buf[17] = (uint8_t)cs;
+        net_deliver(&n, 0, ADDR_B, ADDR_A, buf, len);
+    }
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_FAST_RETRANSMIT), 1);
+    /* both holes went out after the third duplicate ACK, nothing SACKed */
+    bool hole1 = false, hole2 = false, resent_sacked = false;
+    for (unsigned k = c0; k < n.ncap[0]; k++) {
+        struct cap *c = &n.cap[0][k];
+        if (!c->plen)
+            continue;
+        if (c->h.seq == base + 1000)
+            hole1 = true;
+        else if (c->h.seq == base + 4000)
+            hole2 = true;
+        else if (c->h.seq < base + 10000)
+            resent_sacked = true;
+    }
+    CHECK(hole1 && hole2);
+    CHECK(!resent_sacked);
+    CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RETRANSMIT), 2);
+    /* the full ACK ends recovery; no RTO was needed */
+    p.rcv_nxt = base + 10000;
+    peer_send(&p, TCP_FLAG_ACK, NULL, 0);
+    tcp_conn_info(n.st[0], h, &i);
+    CHECK_EQ_INT(i.snd_una, base + 10000);
     CHECK_EQ_INT(cnt(&n, 0, TCP_CNT_RTO_EXPIRED), 0);
     net_free(&n);
 }
@@ -834,6 +918,7 @@ int main(void)
     test_fast_retransmit_newreno();
     test_rto_gives_up();
     test_orphan_fin_wait_2_times_out();
+    test_sack_recovery();
     test_syn_cookies();
     test_syn_flood_legit_client();
     test_time_wait_expiry_and_reuse();

@@ -67,6 +67,12 @@ static void soak_one(unsigned seed)
                 pa.rcvbuf, pb.rcvbuf, pa.mss, pb.mss, !pa.no_timestamps, !pb.no_sack, pa.nagle, n.app[0].read_chunk, n.app[1].read_chunk,
                 n.app[1].rx_len, n.app[0].rx_len, la, lb, n.app[0].eof, n.app[1].eof,
                 n.app[0].closed, n.app[1].closed, n.app[0].reason, n.app[1].reason);
+    if (!ok && getenv("TCP_TRACE"))
+        for (int side = 0; side < 2; side++)
+            for (unsigned i = 0; i < TCP_CNT_MAX; i++)
+                if (cnt(&n, side, (enum tcp_counter)i))
+                    fprintf(stderr, "  %c %s %llu\n", 'A' + side, tcp_counter_name(i),
+                            (unsigned long long)cnt(&n, side, (enum tcp_counter)i));
     CHECK(ok);
     CHECK_EQ_INT(n.oracle_bad, 0);
     CHECK(n.app[1].rx_len == la && memcmp(n.app[1].rx, da, la) == 0);

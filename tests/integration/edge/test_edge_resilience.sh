@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Stapling through failures, real clients through tern-dataplane:
+#   - tern-dataplane restarted while tern-control runs: it attaches to the
+#     table and staples its very first handshake;
+#   - tern-control killed (SIGKILL) during a stream of handshakes: every
+#     handshake keeps its staple;
+#   - the responder down, tern-control restarted and asked to refresh: the
+#     last good response keeps being stapled (bytes equal the table's);
+#   - a short-lived response (nextUpdate in a few seconds, published with
+#     tests/lib staple_put) is stapled until then and never after; the
+#     lenient certificate is then served without a staple, the must-staple
+#     one refused.
+source "$(dirname "$0")/lib.sh"
+edge_init resil
+edge_config
+dp_net_up
+http_start
+ctl_start || fail "tern-control did not start"
+for c in ecdsa rsa muststaple; do
+    check "ternctl: $c good" ctl_wait "$c" state good 30
+done
+
+log "dataplane started after the table exists"
+edge_dp_start
+out=$(s_client ecdsa.tern.test)
+check "first handshake after start stapled" grep -q "Cert Status: good" <<<"$out"
+log "dataplane restarted"
+edge_dp_stop
+edge_dp_start
+out=$(s_client rsa.tern.test -tls1_2)
+check "first handshake after restart stapled (TLS 1.2, RSA)" grep -q "Cert Status: good" <<<"$out"
+check "first handshake after restart: backend answered" grep -q "hello from the backend" <<<"$out"
+check_eq "restart: no handshake without staple" "$(stat_of tls_unstapled_no_table)" 0
+
+log "tern-control killed during handshakes"
+: >"$W/stream.log"
+(
+    end=$((SECONDS + 8))
+    while [ $SECONDS -lt $end ]; do
+        if s_client ecdsa.tern.test | grep -q "Cert Status: good"; then
+            echo stapled >>"$W/stream.log"
+        else
+            echo unstapled >>"$W/stream.log"
+        fi
+    done
+) &
+stream=$!
+sleep 2
+ctl_kill9
+wait "$stream"
+total=$(wc -l <"$W/stream.log")
+good=$(grep -c '^stapled' "$W/stream.log")
+log "handshakes during the kill: $good of $total stapled"
+check "several handshakes ran across the kill" test "$total" -ge 4
+check_eq "every handshake across the kill stapled" "$good" "$total"
+out=$(s_client muststaple.tern.test)
+check "control dead: must-staple still served with its staple" grep -q "Cert Status: good" <<<"$out"
+
+log "responder down, tern-control back, refresh fails"
+ocsp_stop "$RESPONDER_PID"
+table_der ecdsa "$W/before.der"
+ctl_start || fail "tern-control did not restart"
+ctl refresh --all >/dev/null 2>&1
+sleep 3
+check "responder down: staple still sent" gnutls_staple ecdsa.tern.test "$W/down.der"
+check "responder down: the last good response (bytes equal)" cmp -s "$W/down.der" "$W/before.der"
+out=$(s_client muststaple.tern.test)
+check "responder down: must-staple served" grep -q "Cert Status: good" <<<"$out"
+
+log "a short-lived response, then past its nextUpdate"
+ctl_kill9 # staple_put needs to be the table's only writer
+life=6
+for leaf in ecdsa muststaple; do
+    python3 "$lib/make_response.py" --issuer "$PKI/inter.pem" --cert "$PKI/$leaf.pem" \
+        --signer "$PKI/responder.pem" --signer-key "$PKI/responder.key" \
+        --this-update -60 --next-update "$life" "$W/short-$leaf.der" ||
+        fail "make_response.py"
+    read -r tu nu < <(ocsp_times "$W/short-$leaf.der")
+    "$STAPLE_PUT" "$TABLE" "$(pki_key "$PKI/$leaf.pem")" "$W/short-$leaf.der" "$tu" "$nu" ||
+        fail "staple_put"
+done
+check "short-lived response stapled while valid" gnutls_staple ecdsa.tern.test "$W/got-short.der"
+check "  and it is the new one (bytes equal)" cmp -s "$W/got-short.der" "$W/short-ecdsa.der"
+expired_before=$(stat_of tls_unstapled_expired)
+refused_before=$(stat_of tls_unstapled_handshake_refused)
+sleep $((life + 2))
+out=$(s_client ecdsa.tern.test)
+check "past nextUpdate: no staple sent" grep -q "OCSP response: no response sent" <<<"$out"
+check "past nextUpdate: lenient certificate still served" grep -q "hello from the backend" <<<"$out"
+check "past nextUpdate: gnutls-cli gets no staple" refuses gnutls_staple ecdsa.tern.test "$W/late.der"
+out=$(s_client muststaple.tern.test)
+check "past nextUpdate: must-staple refused" refuses grep -q "hello from the backend" <<<"$out"
+check "counted: unstapled_expired" test "$(stat_of tls_unstapled_expired)" -gt "$expired_before"
+check "counted: refused" test "$(stat_of tls_unstapled_handshake_refused)" -gt "$refused_before"
+check "dataplane alive" dp_alive
+dp_stats | jq -c 'with_entries(select(.key | startswith("tls")) | select(.value != 0))'
+check_done
