@@ -35,10 +35,11 @@ bool pool_server_up(const struct pool *p, unsigned i)
 
 int pool_get(struct pool *p)
 {
-    unsigned n = p->cfg.n_servers, best = n;
+    unsigned n = p->cfg.n_servers, best = n, i = p->cursor;
     bool any_up = false;
-    for (unsigned k = 0; k < n; k++) {
-        unsigned i = (p->cursor + k) % n;
+    /* Wrap by compare, not %: a division per server was most of a
+     * 64-server least-conn pick. */
+    for (unsigned k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
         if (!pool_server_up(p, i))
             continue;
         any_up = true;
