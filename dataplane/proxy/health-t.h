@@ -10,7 +10,9 @@
 #include "dataplane/tcp/tcp-t.h"
 #include "pool-t.h"
 
-#define HEALTH_MAX_TARGETS 256
+/* Every server of every listener's pool: 8 listeners (PROXY_MAX_LISTENERS)
+ * x POOL_MAX_SERVERS, so no valid configuration runs out. */
+#define HEALTH_MAX_TARGETS 512
 #define HEALTH_EXPECT_MAX 64
 /* Thresholds when the configuration names none (HAProxy's defaults): a
  * server needs 2 good checks in a row to come back, 3 bad ones to go. */

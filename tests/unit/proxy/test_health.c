@@ -254,11 +254,12 @@ static void test_capacity(void)
         port[i] = (uint16_t)(1000 + i);
     }
     struct pool_cfg pc = pool_of(POOL_MAX_SERVERS, addr, port);
-    static struct pool_health ph[5];
+    static struct pool_health ph[HEALTH_MAX_TARGETS / POOL_MAX_SERVERS + 2];
+    const unsigned nph = sizeof(ph) / sizeof(ph[0]);
     struct health_check_cfg cfg = {.interval_us = 1000000, .timeout_us = 1000};
     int rc = 0;
     unsigned added = 0;
-    for (unsigned k = 0; k < 5 && rc == 0; k++) {
+    for (unsigned k = 0; k + 1 < nph && rc == 0; k++) {
         CHECK_EQ_INT(pool_health_init(&ph[k], POOL_MAX_SERVERS, 1, 1), 0);
         rc = health_add_pool(hc, &pc, &cfg, &ph[k], n.now);
         added += rc == 0;
@@ -267,7 +268,8 @@ static void test_capacity(void)
     CHECK_EQ_INT(added, HEALTH_MAX_TARGETS / POOL_MAX_SERVERS);
     /* interval 0: not checked, not an error */
     struct health_check_cfg off = {0};
-    CHECK_EQ_INT(health_add_pool(hc, &pc, &off, &ph[4], n.now), 0);
+    CHECK_EQ_INT(pool_health_init(&ph[nph - 1], POOL_MAX_SERVERS, 1, 1), 0);
+    CHECK_EQ_INT(health_add_pool(hc, &pc, &off, &ph[nph - 1], n.now), 0);
     health_destroy(hc);
     net_free(&n);
 }
