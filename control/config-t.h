@@ -39,7 +39,7 @@ struct config_cert {
     char **names;   /* SNI names served with it (may be empty) */
     size_t n_names;
     enum config_policy policy;
-    unsigned line; /* where it was declared, for later messages */
+    unsigned line, col; /* where it was declared, for later messages */
 };
 
 struct config_tls {
@@ -60,6 +60,7 @@ struct config_listener {
     char *default_cert;          /* certificate when SNI matches none */
     bool proxy_protocol;         /* send a PROXY v2 header to the backend */
     struct config_tls tls;
+    unsigned line, col;
 };
 
 struct config_pool {
@@ -70,6 +71,7 @@ struct config_pool {
     uint64_t health_interval_ms;
     uint64_t health_timeout_ms;
     uint32_t max_conns; /* per server; 0 means no limit */
+    unsigned line, col;
 };
 
 struct config_stapler {

@@ -349,6 +349,8 @@ static void walk_map(struct walk *w, const struct cy_node *v, const struct field
 {
     bool seen[32] = {false};
 
+    if (n > sizeof(seen) / sizeof(seen[0]))
+        abort(); /* a field table longer than seen[]: a programming error */
     if (v->kind != CY_MAP) {
         PROBLEM(w, v, "%s: expected a mapping of keys, found %s", what, kind_name(v));
         return;
@@ -420,6 +422,46 @@ const char *config_policy_name(enum config_policy p)
     }
 }
 
+/* A DNS name as TLS clients send it in SNI: labels of letters, digits, '-'
+ * and '_', at most 253 bytes, and a leading "*." for a wildcard. */
+static bool sni_name_ok(const char *s)
+{
+    size_t len = strlen(s), label = 0;
+    if (len == 0 || len > 253)
+        return false;
+    if (strncmp(s, "*.", 2) == 0)
+        s += 2;
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)*s) || *s == '-' || *s == '_') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+static void set_sni_names(struct walk *w, const struct cy_node *v, void *target,
+                          const struct field *f)
+{
+    set_strlist(w, v, target, f);
+    if (v->kind != CY_SEQ)
+        return;
+    /* The nodes, not the copies: they carry the positions. */
+    for (size_t i = 0; i < v->n; i++) {
+        const struct cy_node *it = v->items[i];
+        if (it->kind == CY_SCALAR && it->len > 0 && strlen(it->str) == it->len &&
+            !sni_name_ok(it->str))
+            PROBLEM(w, it, "'%s': expected a DNS name such as www.example.com or "
+                    "*.example.com, found '%s'", f->key, it->str);
+    }
+}
+
 static const struct field cert_fields[] = {
     {.key = "name", .kind = F_STR, .off = offsetof(struct config_cert, name), .required = true},
     {.key = "chain", .kind = F_PATH, .off = offsetof(struct config_cert, chain), .required = true},
@@ -428,8 +470,8 @@ static const struct field cert_fields[] = {
     {.key = "policy", .kind = F_CUSTOM, .off = offsetof(struct config_cert, policy),
      .fn = set_policy},
     {.key = "ocsp_url", .kind = F_STR, .off = offsetof(struct config_cert, ocsp_url)},
-    {.key = "names", .kind = F_STRLIST, .off = offsetof(struct config_cert, names),
-     .off_n = offsetof(struct config_cert, n_names)},
+    {.key = "names", .kind = F_CUSTOM, .off = offsetof(struct config_cert, names),
+     .off_n = offsetof(struct config_cert, n_names), .fn = set_sni_names},
 };
 
 /* A `directory:` entry: its options apply to every pair found in it. */
@@ -524,6 +566,7 @@ static void expand_dir(struct walk *w, const struct cy_node *v,
         }
         c->chain = chain;
         c->line = v->line;
+        c->col = v->col;
         c->policy = d->policy;
         if (asprintf(&c->name, "%.*s", (int)stem, fn) < 0 ||
             asprintf(&c->key, "%s/%s", d->directory, fn) < 0 ||
@@ -582,6 +625,7 @@ static void walk_certs(struct walk *w, const struct cy_node *v)
         if (c == NULL)
             return;
         c->line = item->line;
+        c->col = item->col;
         walk_map(w, item, cert_fields, NFIELDS(cert_fields), c, "certificate");
         if (c->name && !name_ok(c->name))
             PROBLEM(w, item, "certificate name '%s': expected letters, digits, '.', '_' "
@@ -704,7 +748,8 @@ static void pool_defaults(struct config_pool *p)
  * bytes, into a freshly allocated array. */
 static void *walk_list(struct walk *w, const struct cy_node *v, const char *section,
                        const struct field *fields, size_t nfields, size_t item_size,
-                       void (*defaults)(void *), const char *what, size_t *count)
+                       size_t line_off, void (*defaults)(void *), const char *what,
+                       size_t *count)
 {
     if (v->kind != CY_SEQ) {
         PROBLEM(w, v, "'%s': expected a list, found %s", section, kind_name(v));
@@ -716,8 +761,12 @@ static void *walk_list(struct walk *w, const struct cy_node *v, const char *sect
         return NULL;
     }
     for (size_t i = 0; i < v->n; i++) {
-        defaults(arr + i * item_size);
-        walk_map(w, v->items[i], fields, nfields, arr + i * item_size, what);
+        char *item = arr + i * item_size;
+        defaults(item);
+        /* line, then col: the two unsigned at LINE_OFF */
+        unsigned pos[2] = {v->items[i]->line, v->items[i]->col};
+        memcpy(item + line_off, pos, sizeof(pos));
+        walk_map(w, v->items[i], fields, nfields, item, what);
     }
     *count = v->n;
     return arr;
@@ -824,70 +873,98 @@ static int config_defaults(struct config *c)
 
 /* ---- checks across sections ---- */
 
-static int cmp_str_ptr(const void *a, const void *b)
+/* A name and where it was written, for the checks below. */
+struct named {
+    const char *name;
+    const char *owner; /* the certificate an SNI name belongs to */
+    unsigned line, col;
+    size_t order;      /* position in the file, to report the later one */
+};
+
+static int cmp_named(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const struct named *x = a, *y = b;
+    int c = strcasecmp(x->name, y->name);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
-static int cmp_str_ptr_ci(const void *a, const void *b)
+/* Sorted, then neighbours compared: O(n log n), since a file may list
+ * 100,000 certificates. Names compare without case (SNI names are DNS
+ * names, and two certificates named "www" and "WWW" would share a cache
+ * file on a case-insensitive file system). Each repeat is reported at its
+ * own position. Takes V (K entries). */
+static void report_repeats(struct walk *w, struct named *v, size_t k, const char *what)
 {
-    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Names sorted, then neighbours compared: O(n log n), since a file may list
- * 100,000 certificates. Each name used twice or more is reported once. */
-static void check_unique(struct walk *w, const char *what, const char *(*name_at)(
-                             const struct config *, size_t), size_t n)
-{
-    const char **v = malloc((n ? n : 1) * sizeof(*v));
-    size_t k = 0;
-    if (v == NULL) {
-        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
-        return;
+    qsort(v, k, sizeof(*v), cmp_named);
+    for (size_t i = 1; i < k; i++) {
+        if (strcasecmp(v[i - 1].name, v[i].name) != 0)
+            continue;
+        if (v[i].owner != NULL)
+            config_diag_add(w->diag, w->file, v[i].line, v[i].col,
+                            "%s '%s' of certificate '%s' is already listed by certificate '%s' "
+                            "(line %u)", what, v[i].name, v[i].owner, v[i - 1].owner,
+                            v[i - 1].line);
+        else
+            config_diag_add(w->diag, w->file, v[i].line, v[i].col,
+                            "%s name '%s' is already used at line %u", what, v[i].name,
+                            v[i - 1].line);
     }
-    for (size_t i = 0; i < n; i++)
-        if (name_at(w->cfg, i) != NULL)
-            v[k++] = name_at(w->cfg, i);
-    qsort(v, k, sizeof(*v), cmp_str_ptr);
-    for (size_t i = 1; i < k; i++)
-        if (strcmp(v[i - 1], v[i]) == 0 && (i < 2 || strcmp(v[i - 2], v[i]) != 0))
-            config_diag_add(w->diag, w->file, 0, 0, "%s name '%s' is used twice", what, v[i]);
     free(v);
 }
 
-static const char *cert_name_at(const struct config *c, size_t i) { return c->certs[i].name; }
-static const char *listener_name_at(const struct config *c, size_t i)
+static struct named *named_alloc(struct walk *w, size_t n)
 {
-    return c->listeners[i].name;
+    struct named *v = malloc((n ? n : 1) * sizeof(*v));
+    if (v == NULL)
+        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
+    return v;
 }
-static const char *pool_name_at(const struct config *c, size_t i) { return c->pools[i].name; }
 
-/* Two certificates claiming one SNI name would make the choice between them
- * depend on file order: refuse it. Names compare case-insensitively, as DNS
- * does. */
-static void check_sni_names(struct walk *w)
+static void check_unique_names(struct walk *w)
 {
     const struct config *c = w->cfg;
-    size_t n = 0, k = 0;
+    struct named *v;
+    size_t k;
+
+    if ((v = named_alloc(w, c->n_certs)) != NULL) {
+        k = 0;
+        for (size_t i = 0; i < c->n_certs; i++)
+            if (c->certs[i].name)
+                v[k++] = (struct named){c->certs[i].name, NULL, c->certs[i].line,
+                                        c->certs[i].col, i};
+        report_repeats(w, v, k, "certificate");
+    }
+    if ((v = named_alloc(w, c->n_listeners)) != NULL) {
+        k = 0;
+        for (size_t i = 0; i < c->n_listeners; i++)
+            if (c->listeners[i].name)
+                v[k++] = (struct named){c->listeners[i].name, NULL, c->listeners[i].line,
+                                        c->listeners[i].col, i};
+        report_repeats(w, v, k, "listener");
+    }
+    if ((v = named_alloc(w, c->n_pools)) != NULL) {
+        k = 0;
+        for (size_t i = 0; i < c->n_pools; i++)
+            if (c->pools[i].name)
+                v[k++] = (struct named){c->pools[i].name, NULL, c->pools[i].line,
+                                        c->pools[i].col, i};
+        report_repeats(w, v, k, "backend pool");
+    }
+
+    /* Two certificates claiming one SNI name would make the choice between
+     * them depend on file order: refuse it. */
+    size_t n = 0;
     for (size_t i = 0; i < c->n_certs; i++)
         n += c->certs[i].n_names;
-    if (n < 2)
-        return;
-    struct sni { const char *name, *cert; } *v = malloc(n * sizeof(*v));
-    if (v == NULL) {
-        config_diag_add(w->diag, w->file, 0, 0, "out of memory");
-        return;
+    if ((v = named_alloc(w, n)) != NULL) {
+        k = 0;
+        for (size_t i = 0; i < c->n_certs; i++)
+            for (size_t j = 0; j < c->certs[i].n_names; j++, k++)
+                v[k] = (struct named){c->certs[i].names[j],
+                                      c->certs[i].name ? c->certs[i].name : "?",
+                                      c->certs[i].line, c->certs[i].col, k};
+        report_repeats(w, v, k, "SNI name");
     }
-    for (size_t i = 0; i < c->n_certs; i++)
-        for (size_t j = 0; j < c->certs[i].n_names; j++)
-            v[k++] = (struct sni){c->certs[i].names[j], c->certs[i].name ? c->certs[i].name : "?"};
-    qsort(v, k, sizeof(*v), cmp_str_ptr_ci);
-    for (size_t i = 1; i < k; i++)
-        if (strcasecmp(v[i - 1].name, v[i].name) == 0)
-            config_diag_add(w->diag, w->file, 0, 0,
-                            "SNI name '%s' is listed by certificates '%s' and '%s'", v[i].name,
-                            v[i - 1].cert, v[i].cert);
-    free(v);
 }
 
 const struct config_cert *config_find_cert(const struct config *cfg, const char *name)
@@ -916,10 +993,7 @@ static void check_config(struct walk *w, const struct cy_node *root)
             table = root->items[i + 1];
     }
 
-    check_unique(w, "certificate", cert_name_at, c->n_certs);
-    check_unique(w, "listener", listener_name_at, c->n_listeners);
-    check_unique(w, "backend pool", pool_name_at, c->n_pools);
-    check_sni_names(w);
+    check_unique_names(w);
 
     for (size_t i = 0; i < c->n_listeners; i++) {
         const struct config_listener *l = &c->listeners[i];
@@ -955,7 +1029,7 @@ static void check_config(struct walk *w, const struct cy_node *root)
     }
     for (size_t i = 0; i < c->n_pools; i++)
         if (c->pools[i].health_timeout_ms > c->pools[i].health_interval_ms)
-            config_diag_add(w->diag, w->file, 0, 0,
+            config_diag_add(w->diag, w->file, c->pools[i].line, c->pools[i].col,
                             "backend pool '%s': health_check timeout is longer than its interval",
                             c->pools[i].name ? c->pools[i].name : "?");
 
@@ -1013,12 +1087,14 @@ static void walk_root(struct walk *w, const struct cy_node *root)
             break;
         case 1:
             c->listeners = walk_list(w, v, "listeners", listener_fields, NFIELDS(listener_fields),
-                                     sizeof(struct config_listener), listener_defaults_v,
+                                     sizeof(struct config_listener),
+                                     offsetof(struct config_listener, line), listener_defaults_v,
                                      "listener", &c->n_listeners);
             break;
         case 2:
             c->pools = walk_list(w, v, "backends", pool_fields, NFIELDS(pool_fields),
-                                 sizeof(struct config_pool), pool_defaults_v, "backend pool",
+                                 sizeof(struct config_pool), offsetof(struct config_pool, line),
+                                 pool_defaults_v, "backend pool",
                                  &c->n_pools);
             break;
         case 3:
@@ -1079,10 +1155,20 @@ void config_free(struct config *c)
     free(c);
 }
 
+static int cmp_diag(const void *a, const void *b)
+{
+    const struct config_diag_entry *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return strcmp(x->msg, y->msg); /* qsort is not stable: stay deterministic */
+}
+
 static struct config *load(const char *name, const char *base, const void *buf, size_t len,
                            unsigned flags, struct config_diag *diag)
 {
-    size_t before = diag->n + diag->dropped;
+    size_t before = diag->n + diag->dropped, first = diag->n;
     struct config *c = calloc(1, sizeof(*c));
     if (c == NULL || config_defaults(c) < 0 || (c->path = strdup(name)) == NULL) {
         config_diag_add(diag, name, 0, 0, "out of memory");
@@ -1099,6 +1185,9 @@ static struct config *load(const char *name, const char *base, const void *buf, 
         cy_free(root);
     }
     if (diag->n + diag->dropped != before) {
+        /* In file order: an operator reads them top to bottom. Problems
+         * without a position (the file itself) come first. */
+        qsort(diag->v + first, diag->n - first, sizeof(*diag->v), cmp_diag);
         config_free(c);
         return NULL;
     }

@@ -7,24 +7,10 @@
 #ifndef TERN_CONTROL_METRICS_H
 #define TERN_CONTROL_METRICS_H
 
-#include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 
 #include "config-t.h"
-#include "staple_table-t.h"
-#include "stapler-t.h"
-
-/* Everything a scrape shows, gathered by the main thread. */
-struct control_metrics_snapshot {
-    struct stapler_metrics stapler;
-    struct staple_table_stats table;
-    uint64_t reloads_ok, reloads_refused;
-    int64_t last_reload_ok; /* epoch seconds of the last applied config */
-    uint64_t api_requests, api_errors;
-    int64_t started;        /* epoch seconds */
-};
-
-struct control_metrics;
+#include "control_metrics-t.h"
 
 /* Formats SNAP as Prometheus text exposition (version 0.0.4). Pure; any
  * thread. Returns a string the caller frees, or NULL (ENOMEM). */

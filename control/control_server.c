@@ -131,7 +131,7 @@ struct control_server *control_server_open(const char *path, mode_t mode, const 
         unlink(path);
         goto fail_fd;
     }
-    if (listen(srv->fd, 16) < 0) {
+    if (listen(srv->fd, CONTROL_SERVER_MAX_CLIENTS) < 0) {
         snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
         unlink(path);
         goto fail_fd;

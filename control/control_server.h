@@ -5,23 +5,10 @@
 #ifndef TERN_CONTROL_SERVER_H
 #define TERN_CONTROL_SERVER_H
 
-#include <stddef.h>
 #include <sys/types.h>
 
+#include "control_server-t.h"
 #include "stapler-t.h"
-
-struct control_server;
-
-/* Returns the reply line (with its newline, malloc'd; the server frees it)
- * for the request LINE of LEN bytes (newline excluded), or NULL to close
- * the connection. */
-typedef char *control_server_handler(void *arg, const char *line, size_t len);
-
-/* Most clients connected at once; more are accepted and closed at once. */
-#define CONTROL_SERVER_MAX_CLIENTS 64
-
-/* Idle connections are closed after this long (tern-control's choice). */
-#define CONTROL_SERVER_IDLE_MS 60000
 
 /* Creates the socket PATH with permission bits MODE and group GROUP (NULL:
  * the process's). A stale socket left by a dead daemon is replaced; a live

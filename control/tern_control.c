@@ -384,8 +384,10 @@ static int run(struct daemon *d)
         fds[n++] = (struct stapler_waitfd){.fd = d->sigfd, .events = POLLIN};
         n += control_server_fds(d->srv, fds + n, (unsigned)(sizeof(fds) / sizeof(fds[0])) - n);
         int rc = stapler_poll(d->stapler, 250, fds, n);
-        if (rc < 0 && rc != -EINTR)
+        if (rc < 0 && rc != -EINTR) {
             control_log(STAPLER_LOG_ERR, NULL, "stapler_poll: %s", strerror(-rc));
+            poll(NULL, 0, 100); /* a failing libcurl must not spin the loop */
+        }
         if (rc > 0) {
             if (fds[0].revents & POLLIN)
                 on_signal(d);

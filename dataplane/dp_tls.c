@@ -80,6 +80,10 @@ int dp_tls_init(struct dp_tls *t, struct dp_config *dc, unsigned n_workers,
 {
     memset(t, 0, sizeof(*t));
     t->dc = dc;
+    if (dc->workers != n_workers)
+        fprintf(stderr, "tern-dataplane: warning: dataplane.workers is %u but "
+                "the EAL gave %u lcores; the lcores decide\n", dc->workers,
+                n_workers);
     if (dc->tls.num_tickets != -1 || dc->ticket_key_file != NULL) {
         t->keys = tls_ticket_keys_new();
         if (t->keys == NULL) {

@@ -8,6 +8,7 @@
  * or a certificate the issuer signed that carries id-kp-OCSPSigning.
  * OCSP_basic_verify() is then used only for the signature itself. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -65,11 +66,51 @@ static enum stapler_reason check_response_status(int st, struct ocsp_verdict *v)
     }
 }
 
+void ocsp_delegate_memo_clear(struct ocsp_delegate_memo *m)
+{
+    for (unsigned i = 0; i < OCSP_DELEGATE_MEMO_SLOTS; i++)
+        X509_free(m->slot[i].issuer);
+    memset(m, 0, sizeof(*m));
+}
+
+static bool memo_has(const struct ocsp_delegate_memo *m, X509 *issuer, const uint8_t *d)
+{
+    for (unsigned i = 0; m != NULL && i < OCSP_DELEGATE_MEMO_SLOTS; i++)
+        if (m->slot[i].issuer != NULL && memcmp(m->slot[i].signer_sha256, d, 32) == 0 &&
+            X509_cmp(m->slot[i].issuer, issuer) == 0)
+            return true;
+    return false;
+}
+
+static void memo_add(struct ocsp_delegate_memo *m, X509 *issuer, const uint8_t *d)
+{
+    if (m == NULL || !X509_up_ref(issuer))
+        return;
+    unsigned i = m->next++ % OCSP_DELEGATE_MEMO_SLOTS;
+    X509_free(m->slot[i].issuer);
+    m->slot[i].issuer = issuer;
+    memcpy(m->slot[i].signer_sha256, d, 32);
+}
+
 /* RFC 6960 §4.2.2.2: a delegated responder is issued directly by the CA
- * that issued the certificate in question and carries id-kp-OCSPSigning. */
-static enum stapler_reason check_delegate(X509 *signer, X509 *issuer, int64_t now,
+ * that issued the certificate in question and carries id-kp-OCSPSigning.
+ * Its validity dates are checked every time, the rest once per memo. */
+static enum stapler_reason check_delegate(X509 *signer, const struct ocsp_expect *exp,
                                           struct ocsp_verdict *v)
 {
+    X509 *issuer = exp->issuer;
+    time_t t = (time_t)exp->now;
+    if (X509_cmp_time(X509_get0_notBefore(signer), &t) > 0 ||
+        X509_cmp_time(X509_get0_notAfter(signer), &t) < 0)
+        return fail(v, STAPLER_REASON_SIGNER_UNTRUSTED,
+                    "responder certificate is not valid now");
+    uint8_t d[32];
+    unsigned dlen = 0;
+    bool have_digest = X509_digest(signer, EVP_sha256(), d, &dlen) == 1 && dlen == 32;
+    if (have_digest && memo_has(exp->memo, issuer, d)) {
+        v->delegated = 1;
+        return STAPLER_REASON_OK;
+    }
     if (X509_check_issued(issuer, signer) != X509_V_OK)
         return fail(v, STAPLER_REASON_SIGNER_UNTRUSTED,
                     "responder certificate is not issued by the certificate's issuer");
@@ -81,11 +122,8 @@ static enum stapler_reason check_delegate(X509 *signer, X509 *issuer, int64_t no
     if (!(xf & EXFLAG_XKUSAGE) || !(X509_get_extended_key_usage(signer) & XKU_OCSP_SIGN))
         return fail(v, STAPLER_REASON_SIGNER_UNTRUSTED,
                     "responder certificate lacks id-kp-OCSPSigning");
-    time_t t = (time_t)now;
-    if (X509_cmp_time(X509_get0_notBefore(signer), &t) > 0 ||
-        X509_cmp_time(X509_get0_notAfter(signer), &t) < 0)
-        return fail(v, STAPLER_REASON_SIGNER_UNTRUSTED,
-                    "responder certificate is not valid now");
+    if (have_digest)
+        memo_add(exp->memo, issuer, d);
     v->delegated = 1;
     return STAPLER_REASON_OK;
 }
@@ -110,7 +148,7 @@ static enum stapler_reason check_signature(OCSP_BASICRESP *bs, const struct ocsp
         goto out;
     }
     if (X509_cmp(signer, exp->issuer) != 0) {
-        r = check_delegate(signer, exp->issuer, exp->now, v);
+        r = check_delegate(signer, exp, v);
         if (r != STAPLER_REASON_OK)
             goto out;
     }

@@ -22,4 +22,7 @@ enum stapler_reason ocsp_validate(const uint8_t *der, size_t len,
                                   const struct ocsp_expect *exp,
                                   struct ocsp_verdict *v);
 
+/* Drops the memo's references and empties it. */
+void ocsp_delegate_memo_clear(struct ocsp_delegate_memo *m);
+
 #endif

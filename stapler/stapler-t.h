@@ -85,7 +85,12 @@ struct stapler_params {
                                   * thisUpdate..nextUpdate (0 < f < 1); 0.5 */
     double refresh_jitter;       /* +/- this fraction of the window, uniform;
                                   * 0.05. The refresh never falls before
-                                  * thisUpdate or after nextUpdate - 60 s. */
+                                  * thisUpdate nor in the window's last
+                                  * tenth. */
+    uint32_t max_refresh_s;      /* refresh at least this often, whatever
+                                  * the window (a revocation must not wait
+                                  * for the midpoint of a month-long
+                                  * response); 43200 */
     uint32_t backoff_min_ms;     /* first retry after a failure; 5000 */
     uint32_t backoff_max_ms;     /* cap of the exponential backoff; 600000 */
     uint32_t connect_timeout_ms; /* per request; 5000 */

@@ -83,6 +83,7 @@ struct cert {
     size_t heap_idx;
     int64_t due_ms;
     unsigned mark;           /* set_certs generation that claimed it */
+    bool cache_dirty;        /* in stapler.cache_pending */
 };
 
 struct stapler {
@@ -100,6 +101,10 @@ struct stapler {
     bool destroying;
     uint32_t inflight, queued;
     struct stapler_metrics m; /* counters; gauges are computed on demand */
+    struct ocsp_delegate_memo memo; /* vetted delegated responders */
+    struct cert **cache_pending;    /* responses to write to disk at the end
+                                     * of this poll, in one batch */
+    size_t n_pending, cap_pending;
 };
 
 static const int latency_bounds_ms[] = STAPLER_LATENCY_BOUNDS_MS;
@@ -568,6 +573,10 @@ static int accept_response(struct stapler *s, struct cert *c, uint8_t *der, size
     c->next_refresh_ms = stapler_refresh_at_ms(v->this_update * 1000, v->next_update * 1000,
                                                s->p.refresh_fraction, s->p.refresh_jitter,
                                                rnd(s));
+    int64_t latest = now + (int64_t)s->p.max_refresh_s * 1000;
+    if (c->next_refresh_ms > latest)
+        c->next_refresh_ms = latest - (int64_t)(rnd(s) * s->p.refresh_jitter *
+                                                s->p.max_refresh_s * 1000.0);
     /* A window already mostly spent (a late cache load, a responder with
      * old pre-signed responses) must not turn into a tight loop. */
     if (c->next_refresh_ms < now + (int64_t)s->p.backoff_min_ms)
@@ -681,6 +690,70 @@ static enum stapler_reason transfer_reason(CURLcode cc, struct fetch *f, long ht
     }
 }
 
+/* Queues C's held response for the disk cache; written by cache_flush()
+ * at the end of the poll, with the other responses of that poll. */
+static void cache_mark(struct stapler *s, struct cert *c)
+{
+    if (s->cache_dir == NULL || c->cache_dirty)
+        return;
+    if (s->n_pending == s->cap_pending) {
+        size_t cap = s->cap_pending ? 2 * s->cap_pending : 64;
+        struct cert **p = realloc(s->cache_pending, cap * sizeof(*p));
+        if (p == NULL) {
+            s->m.cache_write_errors++;
+            slog(s, STAPLER_LOG_WARNING, c, "cache write skipped: out of memory");
+            return;
+        }
+        s->cache_pending = p;
+        s->cap_pending = cap;
+    }
+    s->cache_pending[s->n_pending++] = c;
+    c->cache_dirty = true;
+}
+
+static void cache_unmark(struct stapler *s, struct cert *c)
+{
+    for (size_t i = 0; c->cache_dirty && i < s->n_pending; i++)
+        if (s->cache_pending[i] == c)
+            s->cache_pending[i] = s->cache_pending[--s->n_pending];
+    c->cache_dirty = false;
+}
+
+static void cache_flush(struct stapler *s)
+{
+    size_t n = 0;
+    struct stapler_cache_item *items =
+        s->n_pending ? calloc(s->n_pending, sizeof(*items)) : NULL;
+    for (size_t i = 0; items != NULL && i < s->n_pending; i++) {
+        struct cert *c = s->cache_pending[i];
+        if (c->der == NULL) /* withdrawn meanwhile: nothing to keep */
+            continue;
+        items[n++] = (struct stapler_cache_item){.key = c->inv.key, .der = c->der,
+                                                 .len = c->der_len};
+    }
+    if (items == NULL && s->n_pending > 0) {
+        s->m.cache_write_errors += s->n_pending;
+        slog(s, STAPLER_LOG_WARNING, NULL, "cache writes skipped: out of memory");
+    }
+    if (n > 0 && stapler_cache_write_batch(s->cache_dir, items, n) > 0) {
+        for (size_t i = 0, j = 0; i < s->n_pending; i++) {
+            struct cert *c = s->cache_pending[i];
+            if (c->der == NULL)
+                continue;
+            if (items[j].rc < 0) {
+                s->m.cache_write_errors++;
+                slog(s, STAPLER_LOG_WARNING, c, "cache write failed: %s",
+                     strerror(-items[j].rc));
+            }
+            j++;
+        }
+    }
+    free(items);
+    for (size_t i = 0; i < s->n_pending; i++)
+        s->cache_pending[i]->cache_dirty = false;
+    s->n_pending = 0;
+}
+
 /* A transfer ended: map its result, validate the body, and finish. */
 static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
 {
@@ -704,6 +777,7 @@ static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (!fetchable(c)) {
         fetch_finish(s, f, STAPLER_REASON_INTERNAL, "certificate reconfigured", now);
@@ -724,13 +798,7 @@ static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
         fetch_finish(s, f, STAPLER_REASON_INTERNAL, msg, now);
         return;
     }
-    if (s->cache_dir != NULL) {
-        rc = stapler_cache_write(s->cache_dir, c->inv.key, c->der, c->der_len);
-        if (rc < 0) {
-            s->m.cache_write_errors++;
-            slog(s, STAPLER_LOG_WARNING, c, "cache write failed: %s", strerror(-rc));
-        }
-    }
+    cache_mark(s, c);
     fetch_finish(s, f, STAPLER_REASON_OK, "", now);
 }
 
@@ -799,6 +867,7 @@ void stapler_params_default(struct stapler_params *p)
     memset(p, 0, sizeof(*p));
     p->refresh_fraction = 0.5;
     p->refresh_jitter = 0.05;
+    p->max_refresh_s = 43200;
     p->backoff_min_ms = 5000;
     p->backoff_max_ms = 600000;
     p->connect_timeout_ms = 5000;
@@ -815,6 +884,8 @@ static const char *check_params(const struct stapler_params *p)
         return "refresh_fraction must be inside (0, 1)";
     if (!(p->refresh_jitter >= 0.0 && p->refresh_jitter < 0.5))
         return "refresh_jitter must be inside [0, 0.5)";
+    if (p->max_refresh_s < 60)
+        return "max_refresh_s must be >= 60";
     if (p->backoff_min_ms == 0 || p->backoff_max_ms < p->backoff_min_ms)
         return "backoff_min_ms must be > 0 and <= backoff_max_ms";
     if (p->connect_timeout_ms == 0 || p->total_timeout_ms == 0)
@@ -888,6 +959,7 @@ nomem:
 
 static void cert_free(struct stapler *s, struct cert *c)
 {
+    cache_unmark(s, c);
     if (c->fetch != NULL)
         cancel_fetch(s, c->fetch);
     heap_remove(s, c);
@@ -902,16 +974,19 @@ void stapler_destroy(struct stapler *s)
     if (s == NULL)
         return;
     s->destroying = true;
+    cache_flush(s);
     for (size_t i = 0; i < s->n_certs; i++)
         cert_free(s, s->certs[i]);
     free(s->certs);
     free(s->heap);
+    free(s->cache_pending);
     while (s->responders != NULL) {
         struct responder *r = s->responders;
         s->responders = r->next;
         free(r->origin);
         free(r);
     }
+    ocsp_delegate_memo_clear(&s->memo);
     curl_multi_cleanup(s->multi);
     curl_global_cleanup();
     free(s->cache_dir);
@@ -974,6 +1049,14 @@ static int resolve_responders(struct stapler *s, struct cert *c)
 static void apply_inventory(struct stapler *s, struct cert *c, struct stapler_inventory *inv,
                             int rc, const char *err, int64_t now)
 {
+    /* A fetch under way may go on if it would ask the same responders
+     * about the same certificate under the same issuer: a reload during
+     * a cold start of many certificates must not restart them all. */
+    bool same = c->fetch != NULL && rc == 0 && c->inv.issuer != NULL &&
+                inv->issuer != NULL && X509_cmp(c->inv.issuer, inv->issuer) == 0 &&
+                c->inv.n_urls == inv->n_urls;
+    for (unsigned i = 0; same && i < inv->n_urls; i++)
+        same = strcmp(c->inv.urls[i], inv->urls[i]) == 0;
     stapler_inventory_clear(&c->inv);
     c->inv = *inv;
     memset(inv, 0, sizeof(*inv));
@@ -1007,8 +1090,8 @@ static void apply_inventory(struct stapler *s, struct cert *c, struct stapler_in
                       "certificate usable again");
         c->last_error[0] = '\0';
     }
-    if (c->fetch != NULL) {
-        /* Its URLs may have changed under it: start over with the new ones. */
+    if (c->fetch != NULL && !same) {
+        /* Its URLs or issuer changed under it: start over with the new ones. */
         cancel_fetch(s, c->fetch);
         c->next_refresh_ms = now;
     }
@@ -1040,6 +1123,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         s->heap_cap = hcap;
 
     unsigned gen = ++s->generation;
+    struct stapler_issuer_memo memo = {0};
     for (size_t i = 0; i < s->n_certs; i++)
         if (s->certs[i]->inv.have_key)
             *key_index_find(&ix, s->certs[i]->inv.key) = s->certs[i];
@@ -1065,7 +1149,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         }
         struct stapler_inventory inv;
         char err[STAPLER_ERR_LEN];
-        int rc = stapler_inventory_load(sp, &inv, err, sizeof(err));
+        int rc = stapler_inventory_load_memo(sp, &inv, &memo, err, sizeof(err));
         struct cert *c = NULL;
         struct cert **slot = inv.have_key ? key_index_find(&ix, inv.key) : NULL;
         if (slot != NULL && *slot != NULL) {
@@ -1134,6 +1218,7 @@ int stapler_set_certs(struct stapler *s, const struct stapler_cert_spec *specs,
         update_warning(s, out[i], now);
         reschedule(s, out[i]);
     }
+    stapler_issuer_memo_clear(&memo);
     free(ix.slot);
     free(names);
     return n_err;
@@ -1152,6 +1237,7 @@ static bool take_stored(struct stapler *s, struct cert *c, uint8_t *der, size_t 
         .now = now / 1000,
         .skew_s = s->p.clock_skew_s,
         .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
     };
     if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
         free(der);
@@ -1300,6 +1386,7 @@ int stapler_poll(struct stapler *s, int timeout_ms, struct stapler_waitfd *extra
         mc = curl_multi_perform(s->multi, &running);
     process_done(s);
     run_due(s, now_ms(s));
+    cache_flush(s);
     if (mc != CURLM_OK) {
         slog(s, STAPLER_LOG_ERR, NULL, "libcurl: %s", curl_multi_strerror(mc));
         return mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;

@@ -89,9 +89,10 @@ int stapler_load_cache(struct stapler *s);
  * stapler's own next deadline; 0 = do not wait) for the stapler's sockets
  * and the N descriptors in EXTRA (may be NULL), then does all due work.
  * EXTRA[i].revents is set for the caller.
- * Returns the number of EXTRA descriptors with events (>= 0), or -EINTR if
- * stapler_wakeup() interrupted the wait, or -ENOMEM/-EIO on a libcurl
- * failure (the stapler stays usable). */
+ * A negative TIMEOUT_MS waits until the stapler's next deadline (or for
+ * the fds, if nothing is planned). stapler_wakeup() ends the wait early.
+ * Returns the number of EXTRA descriptors with events (>= 0), or
+ * -ENOMEM/-EIO on a libcurl failure (logged; the stapler stays usable). */
 int stapler_poll(struct stapler *s, int timeout_ms,
                  struct stapler_waitfd *extra, unsigned n);
 

@@ -36,7 +36,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 int stapler_cache_write(const char *dir, const uint8_t key[STAPLE_TABLE_KEY_LEN],
                         const uint8_t *der, size_t len)
 {
-    char final[4096], tmp[4096];
+    char final[4096], tmp[4096 + 32]; /* room for the suffix */
     int rc = stapler_cache_path(dir, key, final, sizeof(final));
     if (rc < 0)
         return rc;
@@ -68,6 +68,69 @@ int stapler_cache_write(const char *dir, const uint8_t key[STAPLE_TABLE_KEY_LEN]
         rc = -errno;
     close(dfd);
     return rc;
+}
+
+static int tmp_path(const char *final, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s.tmp.%ld", final, (long)getpid());
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Writes DER into a new temporary file next to FINAL, without flushing. */
+static int write_tmp(const char *tmp, const uint8_t *der, size_t len)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = write_all(fd, der, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+int stapler_cache_write_batch(const char *dir, struct stapler_cache_item *items, size_t n)
+{
+    char final[4096], tmp[4096 + 32]; /* room for the suffix */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int failed = 0, rc;
+    for (size_t i = 0; i < n; i++) {
+        items[i].rc = dfd < 0 ? -errno : stapler_cache_path(dir, items[i].key, final, sizeof(final));
+        if (items[i].rc == 0)
+            items[i].rc = tmp_path(final, tmp, sizeof(tmp));
+        if (items[i].rc == 0)
+            items[i].rc = write_tmp(tmp, items[i].der, items[i].len);
+    }
+    /* Data first: a rename must never make a name point at blocks that
+     * are not on disk yet. */
+    rc = dfd >= 0 && syncfs(dfd) != 0 ? -errno : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].rc != 0) {
+            failed++;
+            continue;
+        }
+        stapler_cache_path(dir, items[i].key, final, sizeof(final));
+        tmp_path(final, tmp, sizeof(tmp));
+        if (rc == 0 && rename(tmp, final) != 0)
+            items[i].rc = -errno;
+        else if (rc != 0)
+            items[i].rc = rc;
+        if (items[i].rc != 0) {
+            unlink(tmp);
+            failed++;
+        }
+    }
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            for (size_t i = 0; i < n; i++)
+                if (items[i].rc == 0) {
+                    items[i].rc = -errno;
+                    failed++;
+                }
+        close(dfd);
+    }
+    return failed;
 }
 
 int stapler_cache_read(const char *dir, const uint8_t key[STAPLE_TABLE_KEY_LEN],

@@ -1,5 +1,6 @@
 /* Certificate inventory from PEM files. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,63 @@ void stapler_key_hex(const uint8_t key[STAPLE_TABLE_KEY_LEN], char *out)
     out[2 * STAPLE_TABLE_KEY_LEN] = '\0';
 }
 
-/* Opens PATH and reads its first certificate, and the second if SECOND is
- * not NULL (left NULL if the file has only one). */
-static int read_pem(const char *path, X509 **first, X509 **second, char *err,
+void stapler_issuer_memo_clear(struct stapler_issuer_memo *m)
+{
+    for (unsigned i = 0; i < STAPLER_ISSUER_MEMO_SLOTS; i++) {
+        X509_free(m->slot[i].x);
+        OPENSSL_free(m->slot[i].der);
+    }
+    memset(m, 0, sizeof(*m));
+}
+
+/* The next certificate block of F as an X509, through MEMO when its DER
+ * is one seen before. Other PEM blocks (a key bundled in the file) are
+ * skipped. NULL at the end of the file or on a bad block. */
+static X509 *read_cert_block(FILE *f, struct stapler_issuer_memo *memo)
+{
+    for (int guard = 0; guard < 64; guard++) {
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long len = 0;
+        if (PEM_read(f, &name, &header, &der, &len) != 1)
+            return NULL;
+        bool cert = strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0;
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        if (!cert) {
+            OPENSSL_free(der);
+            continue;
+        }
+        for (unsigned i = 0; memo != NULL && i < STAPLER_ISSUER_MEMO_SLOTS; i++) {
+            if (memo->slot[i].x != NULL && memo->slot[i].len == len &&
+                memcmp(memo->slot[i].der, der, (size_t)len) == 0 &&
+                X509_up_ref(memo->slot[i].x)) {
+                OPENSSL_free(der);
+                return memo->slot[i].x;
+            }
+        }
+        const unsigned char *p = der;
+        X509 *x = d2i_X509(NULL, &p, len);
+        if (x != NULL && memo != NULL && X509_up_ref(x)) {
+            unsigned i = memo->next++ % STAPLER_ISSUER_MEMO_SLOTS;
+            X509_free(memo->slot[i].x);
+            OPENSSL_free(memo->slot[i].der);
+            memo->slot[i].x = x;
+            memo->slot[i].der = der;
+            memo->slot[i].len = len;
+            der = NULL;
+        }
+        OPENSSL_free(der);
+        return x;
+    }
+    return NULL;
+}
+
+/* Opens PATH and reads its first certificate (through MEMO when FIRST_MEMO,
+ * as for an issuer file), and the second through MEMO if SECOND is not
+ * NULL (left NULL if the file has only one). */
+static int read_pem(const char *path, X509 **first, X509 **second,
+                    struct stapler_issuer_memo *memo, bool first_memo, char *err,
                     size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -37,9 +92,9 @@ static int read_pem(const char *path, X509 **first, X509 **second, char *err,
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
-    *first = PEM_read_X509(f, NULL, NULL, NULL);
+    *first = read_cert_block(f, first_memo ? memo : NULL);
     if (*first != NULL && second != NULL)
-        *second = PEM_read_X509(f, NULL, NULL, NULL);
+        *second = read_cert_block(f, memo);
     fclose(f);
     ERR_clear_error(); /* the end of the file reads as an error */
     if (*first == NULL) {
@@ -100,11 +155,18 @@ static int collect_urls(X509 *leaf, const char *override, struct stapler_invento
 int stapler_inventory_load(const struct stapler_cert_spec *spec,
                            struct stapler_inventory *inv, char *err, size_t errlen)
 {
+    return stapler_inventory_load_memo(spec, inv, NULL, err, errlen);
+}
+
+int stapler_inventory_load_memo(const struct stapler_cert_spec *spec,
+                                struct stapler_inventory *inv,
+                                struct stapler_issuer_memo *memo, char *err, size_t errlen)
+{
     memset(inv, 0, sizeof(*inv));
     err[0] = '\0';
     X509 *second = NULL;
     int rc = read_pem(spec->chain_path, &inv->leaf,
-                      spec->issuer_path == NULL ? &second : NULL, err, errlen);
+                      spec->issuer_path == NULL ? &second : NULL, memo, false, err, errlen);
     if (rc < 0)
         return rc;
 
@@ -128,7 +190,7 @@ int stapler_inventory_load(const struct stapler_cert_spec *spec,
     }
 
     if (spec->issuer_path != NULL) {
-        rc = read_pem(spec->issuer_path, &inv->issuer, NULL, err, errlen);
+        rc = read_pem(spec->issuer_path, &inv->issuer, NULL, memo, true, err, errlen);
         if (rc < 0)
             return rc == -EBADMSG ? -ENOKEY : rc;
     } else {

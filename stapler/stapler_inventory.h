@@ -21,6 +21,22 @@ struct stapler_inventory {
     int64_t not_after;      /* seconds since the epoch */
 };
 
+/* Issuers already parsed during one inventory pass, matched by DER bytes:
+ * thousands of leaves usually share a handful of issuers, and parsing a
+ * certificate (its public key above all) is most of the cost of loading
+ * one with OpenSSL 3.0. Zero-initialise; stapler_issuer_memo_clear(). */
+#define STAPLER_ISSUER_MEMO_SLOTS 16
+struct stapler_issuer_memo {
+    struct {
+        struct x509_st *x; /* a reference held by the memo */
+        unsigned char *der;
+        long len;
+    } slot[STAPLER_ISSUER_MEMO_SLOTS];
+    unsigned next;
+};
+
+void stapler_issuer_memo_clear(struct stapler_issuer_memo *m);
+
 /* Reads SPEC's files into INV (zeroed first). The leaf is the first
  * certificate of spec->chain_path; the issuer is spec->issuer_path's first
  * certificate, else the chain's second; it must have issued the leaf.
@@ -31,6 +47,11 @@ struct stapler_inventory {
  * with stapler_inventory_clear() in every case. */
 int stapler_inventory_load(const struct stapler_cert_spec *spec,
                            struct stapler_inventory *inv, char *err, size_t errlen);
+
+/* The same, reusing and filling MEMO (may be NULL) for the issuer. */
+int stapler_inventory_load_memo(const struct stapler_cert_spec *spec,
+                                struct stapler_inventory *inv,
+                                struct stapler_issuer_memo *memo, char *err, size_t errlen);
 
 /* Frees what INV owns and zeroes it. */
 void stapler_inventory_clear(struct stapler_inventory *inv);

@@ -57,7 +57,7 @@ ip -n "$NS_DP" addr add "$DP_ADDR/24" dev "$IF_DP"
 ip netns exec "$NS_DP" ethtool -K "$IF_DP" tx off >/dev/null
 cat >"$WORKDIR/haproxy.cfg" <<CFG
 global
-    maxconn 20000
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s

@@ -32,6 +32,7 @@ cleanup() {
     fi
     for p in "${pids[@]}"; do ocsp_stop "$p" >/dev/null 2>&1; done
     rm -rf "$dir"
+    rm -f "/dev/shm/tern-bench-stapler-$$" # if the bench stopped early
 }
 trap cleanup EXIT
 
@@ -57,11 +58,26 @@ pids+=("$OCSP_PID")
 ocsp_fetch "$dir" "$dir/leaves/0.pem" "$dir/ca-signed.der" "http://127.0.0.1:$port_ca" || exit 2
 
 echo "responder: openssl ocsp -multi $workers on 127.0.0.1 (delegated signer)"
-"$bin" "$dir" "$n" "$cap" "$dir/delegated.der" "$dir/ca-signed.der"
+TERN_BENCH_SHM="/tern-bench-stapler-$$" \
+    "$bin" "$dir" "$n" "$cap" "$dir/delegated.der" "$dir/ca-signed.der"
 rc=$?
 
 verify=$(openssl speed -seconds 1 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF)}')
 if [ -n "$verify" ]; then
     awk -v v="$verify" 'BEGIN { printf "  openssl speed ecdsap256:    %.0f verify/s = %.1f us per ECDSA P-256 verify\n", v, 1e6 / v }'
+fi
+
+# Instructions per validation (callgrind: repeatable on a shared machine),
+# with the delegate memo as the stapler runs it; 500 validations per file.
+if command -v valgrind >/dev/null; then
+    for f in delegated ca-signed; do
+        valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$f" \
+            --toggle-collect=ocsp_validate "$bin" "$dir" 0 0 "$dir/$f.der" >/dev/null 2>&1
+        total=$(callgrind_annotate "$dir/cg.$f" 2>/dev/null |
+            awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+        # 501 calls: the first check without a memo, then 500 with it.
+        awk -v t="$total" -v f="$f" 'BEGIN {
+            printf "  instructions per validation: %.2f M (%s, callgrind, 501 calls)\n", t / 501 / 1e6, f }'
+    done
 fi
 exit $rc

@@ -56,6 +56,7 @@ struct tls_stream {
     bool kick;        /* tell the proxy to move bytes again */
     bool want_space;  /* send refused bytes: kick when TCP has room */
     bool in_flush;    /* ts_flush running (re-entrancy guard) */
+    bool draining;    /* backend done: client input is read and dropped */
 };
 
 struct ts_listener {
@@ -250,6 +251,7 @@ static void ts_fail(struct tls_stream *s)
     TS_COUNT(s->core, failed_closed, 1);
     (void)ts_flush(s); /* a TCP error here: the idle timer ends it anyway */
     tcp_set_idle_timeout(s->st, s->h, TS_FAIL_GRACE_US, s->core->now_us);
+    ts_attention(s); /* poll reads and drops the client's last bytes and FIN */
 }
 
 /* Plaintext out of the tls_conn, ciphertext into it, its output onto TCP,
@@ -336,6 +338,25 @@ static int ts_pump(struct tls_stream *s)
     return 0;
 }
 
+/* After the backend finished and our close_notify went out, the proxy no
+ * longer reads the client; but the client answers with its own
+ * close_notify and a FIN, and TCP ends the connection only once those are
+ * read. Read and drop them (bounded per call). */
+static void ts_drain(struct tls_stream *s)
+{
+    for (int round = 0; round < TS_PUMP_ROUNDS; round++) {
+        struct tcp_iov iov[2];
+        ssize_t n = tcp_recv_peek(s->st, s->h, iov);
+        if (n == -ESHUTDOWN || n < 0) {
+            s->tcp_eof = true;
+            return;
+        }
+        if (n == 0 || tcp_recv_consume(s->st, s->h, (size_t)n, s->core->now_us) < 0)
+            return;
+        TS_COUNT(s->core, drained_after_close, (uint64_t)n);
+    }
+}
+
 static int ts_open(void *ops_ctx, struct tcp_stack *st, tcp_handle_t h,
                    void **state)
 {
@@ -379,7 +400,7 @@ static ssize_t ts_peek(void *state, struct tcp_stack *st, tcp_handle_t h,
         iov[1] = (struct tcp_iov){.base = NULL, .len = 0};
         return s->pt_len;
     }
-    if (s->failed || s->tls_eof || s->tcp_eof)
+    if (s->failed || s->tls_eof || s->tcp_eof || s->draining)
         return -ESHUTDOWN;
     return 0;
 }
@@ -461,6 +482,11 @@ static int ts_shutdown(void *state, struct tcp_stack *st, tcp_handle_t h,
         return 0;
     (void)tls_conn_shutdown(s->c); /* -EPROTO: failed, nothing to send */
     s->shut_wanted = true;
+    /* Like HAProxy and nginx: once the backend is done, so is the client's
+     * direction (a TLS half-close has no use for an HTTP backend). */
+    s->draining = true;
+    s->pt_len = 0;
+    ts_attention(s);
     int rc = ts_flush(s);
     return rc < 0 ? rc : 0;
 }
@@ -560,6 +586,11 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
                 s->want_space = false;
                 s->kick = true;
             }
+        }
+        if ((s->draining || s->failed) && !s->tcp_eof) {
+            ts_drain(s);
+            if (!s->tcp_eof)
+                ts_attention(s); /* until the client's FIN */
         }
         if (s->kick && core->kick != NULL) {
             s->kick = false;

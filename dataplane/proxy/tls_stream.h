@@ -33,7 +33,8 @@ typedef void (*tls_stream_kick_fn)(void *arg, tcp_handle_t h);
     X(timeouts, "handshakes over their deadline")                          \
     X(dropped_to_failed, "plaintext bytes from the backend dropped: TLS failed") \
     X(deferred_flush, "times ciphertext waited for TCP send space")        \
-    X(kicks, "proxy moves triggered outside stack events")
+    X(kicks, "proxy moves triggered outside stack events")                 \
+    X(drained_after_close, "client bytes dropped after the backend closed")
 
 enum tls_stream_ctr {
 #define TLS_STREAM_CTR_ENUM(name, help) TLS_STREAM_CTR_##name,

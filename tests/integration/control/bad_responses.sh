@@ -69,6 +69,9 @@ expect_fail() { # case, reason(s) allowed (a|b)
     check "$c: error message shown" test -n "$(ctl_field "$c" last_error)"
     check "$c: nothing in the table" table_absent "$(key_of "$c")"
     check_eq "$c: certs STATE column" "$(ctl_certs_col "$c" STATE)" failing
+    check "$c: ternctl cert shows state and reason" bash -c \
+        "ctl cert '$c' >'$W/cert.$c' && grep -qE '^state: +failing$' '$W/cert.$c' &&
+         grep -qE '^last_reason: +$r$' '$W/cert.$c'"
     check "$c: the responder was asked" test "$(fake_requests "${flog[$c]}")" -ge 1
 }
 expect_fail garbage malformed
@@ -86,17 +89,19 @@ expect_fail hang timeout
 expect_fail slow timeout
 expect_fail huge "too_large"
 
-# hang: each attempt lasts the total timeout (2 s), then backoff (1 s, 2 s, ...)
-check "hang: retried after backoff (3 attempts)" wait_for 20 \
-    requests_at_least "${flog[hang]}" 3
+# hang: each attempt lasts the total timeout (2 s), then a backoff drawn in
+# [d/2, d] with d = 1 s, 2 s, 4 s ...: attempt gaps of 2.5-3, 3-4, 4-6 s.
+check "hang: retried after backoff (4 attempts)" wait_for 30 \
+    requests_at_least "${flog[hang]}" 4
 mapfile -t ts < <(cut -d' ' -f1 "${flog[hang]}")
-if [ "${#ts[@]}" -ge 3 ]; then
-    g1=$(awk -v a="${ts[0]}" -v b="${ts[1]}" 'BEGIN { printf "%.2f", b - a }')
-    g2=$(awk -v a="${ts[1]}" -v b="${ts[2]}" 'BEGIN { printf "%.2f", b - a }')
-    echo "  hang: attempts ${g1}s then ${g2}s apart"
-    check "hang: an attempt waits out the 2 s timeout before the retry" \
-        awk -v g="$g1" 'BEGIN { exit !(g >= 2.0) }'
-    check "hang: the backoff grows" awk -v a="$g1" -v b="$g2" 'BEGIN { exit !(b > a) }'
+if [ "${#ts[@]}" -ge 4 ]; then
+    gap() { awk -v a="${ts[$1]}" -v b="${ts[$2]}" 'BEGIN { printf "%.2f", b - a }'; }
+    g1=$(gap 0 1) g2=$(gap 1 2) g3=$(gap 2 3)
+    echo "  hang: attempts ${g1}s, ${g2}s, ${g3}s apart"
+    check "hang: each attempt waits out the 2 s timeout before the retry" \
+        awk -v a="$g1" -v b="$g2" -v c="$g3" 'BEGIN { exit !(a >= 2.0 && b >= 2.0 && c >= 2.0) }'
+    check "hang: the backoff grows (3rd gap longer than the 1st)" \
+        awk -v a="$g1" -v c="$g3" 'BEGIN { exit !(c > a) }'
 fi
 check "hang: consecutive failures counted" test "$(ctl_field hang consecutive_failures)" -ge 2
 

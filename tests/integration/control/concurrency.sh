@@ -13,6 +13,7 @@ pki_make_leaves "$PKI" "$port" 10 || { echo "FAIL pki_make_leaves"; exit 1; }
 ctl_fake "$port" 170 --log "$W/requests.log" hang || { echo "FAIL fake responder"; exit 1; }
 hang_pid=$FAKE_PID
 for ((i = 0; i < 10; i++)); do ctl_cert "bulk$i" "$PKI/leaves/$i.pem"; done
+export CTL_METRICS_PORT=$(pki_free_port)
 CTL_TOTAL_TIMEOUT=6s CTL_CONNECT_TIMEOUT=6s ctl_write_config
 ctl_start || { echo "FAIL tern-control start"; exit 1; }
 
@@ -33,5 +34,8 @@ for ((i = 0; i < 10; i++)); do
 done
 check_eq "status: nothing in flight" "$(ctl_status inflight)" 0
 check_eq "status: nothing queued" "$(ctl_status queued)" 0
+check "metrics: published" wait_for 5 bash -c '[ "$(ctl_metric tern_staple_table_entries)" = 10 ]'
+check_eq "metrics: most requests at once to the responder" \
+    "$(ctl_metric tern_ocsp_responder_inflight_max)" 4
 check_eq "staple_dump: ten entries" "$("$STAPLE_DUMP" "$TABLE" | tail -1)" "entries=10"
 check_done

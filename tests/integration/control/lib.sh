@@ -12,7 +12,9 @@
 #   $CACHE    the disk cache directory            $CFG   the config file
 #   $PKI      where pki_make is expected to put the PKI
 #   ctl_cleanup runs at exit (trap) and ends, by PID, every process started
-#   through ctl_bg / ctl_start / the pki and fake helpers below.
+#   through ctl_start, ctl_ocsp, ctl_fake or registered with ctl_track; after
+#   a failed check it prints the end of tern-control's log. CTL_KEEP=1 keeps
+#   $W for a look afterwards.
 
 lib=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../lib" && pwd)
 . "$lib/pki.sh"
@@ -29,6 +31,10 @@ CTL_PID=         # the running tern-control, if any
 ctl_cleanup() {
     local p
     [ -n "$CTL_PID" ] && ctl_stop
+    if [ "$check_failures" -gt 0 ] && [ -f "$W/control.log" ]; then
+        echo "--- last lines of tern-control's log ---"
+        tail -n 40 "$W/control.log"
+    fi
     for p in "${CTL_PIDS[@]}"; do fake_stop "$p"; done
     # the table outlives its writer on purpose; this run's name is ours
     [ -n "${TABLE:-}" ] && rm -f "/dev/shm/${TABLE#/}"
@@ -87,6 +93,7 @@ ctl_cert() {
 
 # ctl_write_config [FILE]: writes the config from the ctl_cert entries and
 # the CTL_* settings below (short timeouts so that tests run in seconds).
+# Metrics are off unless CTL_METRICS_PORT is set (then on 127.0.0.1:PORT).
 ctl_write_config() {
     local f=${1:-$CFG}
     cat >"$f" <<EOF
@@ -115,7 +122,11 @@ control:
   socket_mode: "0600"
 
 metrics:
-  enabled: false
+$(if [ -n "${CTL_METRICS_PORT:-}" ]; then
+    printf '  enabled: true\n  listen: 127.0.0.1:%s\n' "$CTL_METRICS_PORT"
+else
+    printf '  enabled: false\n'
+fi)
 EOF
 }
 
@@ -185,6 +196,13 @@ ctl_certs_col() {
 # the dot: states.good, table.entries, revoked ...).
 ctl_status() {
     ctl --json status 2>/dev/null | jq -r "(if has(\"result\") then .result else . end) | .$1"
+}
+
+# ctl_metric 'NAME{labels}': the value of one Prometheus sample from the
+# daemon's metrics (CTL_METRICS_PORT must have been set for the config).
+ctl_metric() {
+    curl -s -m 5 "http://127.0.0.1:$CTL_METRICS_PORT/metrics" |
+        awk -v m="$1" 'substr($0, 1, length(m) + 1) == m " " { print $2; found = 1 } END { exit !found }'
 }
 
 # ctl_wait NAME FIELD VALUE [SECONDS]: waits (bounded, default 20 s) until

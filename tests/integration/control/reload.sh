@@ -86,4 +86,16 @@ cp "$W/good1.yaml" "$CFG"
 kill -HUP "$CTL_PID"
 check "SIGHUP good file: ecdsa back and good" ctl_wait ecdsa state good
 check "SIGHUP good file: rsa removed" wait_for 5 refuses ctl cert rsa
+
+# one writer per table: a second tern-control on the same table is refused
+# (exit 1) and the first keeps serving
+table_get "$key" "$W/before.der"
+timeout 20 "$TERN_CONTROL" --config "$CFG" --socket "$W/second.sock" >"$W/second.log" 2>&1
+check_eq "a second tern-control on the same table exits 1" "$?" 1
+sed 's/^/  second| /' "$W/second.log" | tail -3
+check "the second one says why" grep -qiE "writer|busy|held|lock" "$W/second.log"
+check "the first one still answers" bash -c "ctl status >/dev/null"
+check "the table still holds the staple" table_is ecdsa "$W/before.der"
+check_eq "status: refused reloads counted (2 by ternctl, 1 by SIGHUP)" "$(ctl_status reloads.refused)" 3
+check_eq "status: applied reloads counted" "$(ctl_status reloads.ok)" 2
 check_done

@@ -10,7 +10,7 @@ ctl_init states
 
 port=$(pki_free_port)
 pki_make "$PKI" "$port" || { echo "FAIL pki_make"; exit 1; }
-pki_make_leaves "$PKI" "$port" 2 || { echo "FAIL pki_make_leaves"; exit 1; }
+pki_make_leaves "$PKI" "$port" 3 || { echo "FAIL pki_make_leaves"; exit 1; }
 # the delegated responder (default) serves the leaves' AIA URL
 ctl_ocsp "$PKI" "$port" --ndays 1 || { echo "FAIL ocsp_start"; exit 1; }
 # a second responder where the intermediate signs for itself
@@ -18,6 +18,7 @@ caport=$(pki_free_port)
 ctl_ocsp "$PKI" "$caport" --ca-signs --ndays 1 || { echo "FAIL ocsp_start --ca-signs"; exit 1; }
 deadport=$(pki_free_port) # nobody listens here
 
+export CTL_METRICS_PORT=$(pki_free_port)
 ctl_cert ecdsa ecdsa
 ctl_cert rsa rsa
 ctl_cert revoked revoked
@@ -27,6 +28,16 @@ ctl_cert muststaple muststaple
 ctl_cert casigned "$PKI/leaves/0.pem" "ocsp_url: http://127.0.0.1:$caport"
 ctl_cert strictdown "$PKI/leaves/1.pem" "policy: must-staple" \
     "ocsp_url: http://127.0.0.1:$deadport"
+# two certificates that cannot be loaded: a chain file that does not exist,
+# and a chain with the leaf alone (no issuer anywhere)
+cp "$PKI/leaves/2.pem" "$W/leafonly.pem"
+CTL_CERTS+="  - name: missing
+    chain: $W/no-such-chain.pem
+    key: $PKI/ecdsa.key
+  - name: noissuer
+    chain: $W/leafonly.pem
+    key: $PKI/leaves/leaf.key
+"
 ctl_write_config
 ctl_start || { echo "FAIL tern-control start"; exit 1; }
 
@@ -37,6 +48,10 @@ check "unknown becomes unknown" ctl_wait unknown state unknown
 check "muststaple becomes good" ctl_wait muststaple state good
 check "casigned becomes good" ctl_wait casigned state good
 check "noocsp shows no-ocsp-url" ctl_wait noocsp state no-ocsp-url 5
+check "missing chain file: invalid" ctl_wait missing state invalid 5
+check "missing chain file: a reason is shown" test -n "$(ctl_field missing last_error)"
+check "no issuer: invalid" ctl_wait noissuer state invalid 5
+check "no issuer: a reason is shown" test -n "$(ctl_field noissuer last_error)"
 check "strictdown is failing" ctl_wait strictdown state failing
 
 # --- the table ---
@@ -89,7 +104,7 @@ check "json: strictdown has an error message" test -n "$(ctl_field strictdown la
 
 # --- ternctl certs (the table for people) ---
 for c in ecdsa:good rsa:good revoked:revoked! unknown:unknown casigned:good \
-    noocsp:no-ocsp-url "strictdown:failing (at risk)" muststaple:good; do
+    noocsp:no-ocsp-url "strictdown:failing (at risk)" muststaple:good missing:invalid noissuer:invalid; do
     name=${c%%:*} state=${c#*:}
     check_eq "certs: $name STATE column" "$(ctl_certs_col "$name" STATE)" "$state"
 done
@@ -101,17 +116,44 @@ check "certs: strictdown LAST_ERROR column says something" \
 check_eq "certs: ecdsa KEY column is the key prefix" "$(ctl_certs_col ecdsa KEY)" "${key:0:12}"
 check_eq "certs: ecdsa RESPONDER column" "$(ctl_certs_col ecdsa RESPONDER)" "http://127.0.0.1:$port"
 
+# --- ternctl --json certs: the same, for machines ---
+ctl --json certs >"$W/certs.json"
+check_eq "json certs: one object per certificate" \
+    "$(jq '(if type == "object" then .result else . end) | length' "$W/certs.json")" 10
+check_eq "json certs: states by name" \
+    "$(jq -r '(if type == "object" then .result else . end) | sort_by(.name) | map(.name + "=" + .state) | join(" ")' "$W/certs.json")" \
+    "casigned=good ecdsa=good missing=invalid muststaple=good noissuer=invalid noocsp=no-ocsp-url revoked=revoked rsa=good strictdown=failing unknown=unknown"
+check_eq "json certs: ecdsa key" \
+    "$(jq -r '(if type == "object" then .result else . end) | .[] | select(.name == "ecdsa") | .key' "$W/certs.json")" "$key"
+
+check_eq "socket mode is control.socket_mode (0600)" "$(stat -c %a "$SOCK")" 600
+
 # --- ternctl status ---
-for c in good:4 revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0 invalid:0; do
+for c in good:4 revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0 invalid:2; do
     check_eq "status: states.${c%%:*}" "$(ctl_status "states[\"${c%%:*}\"]")" "${c#*:}"
 done
-check_eq "status: certificates" "$(ctl_status certificates)" 8
+check_eq "status: certificates" "$(ctl_status certificates)" 10
 check_eq "status: revoked count" "$(ctl_status revoked)" 1
 check_eq "status: must-staple at risk (strictdown)" "$(ctl_status must_staple_at_risk)" 1
 check_eq "status: table entries (good, revoked, unknown staples)" "$(ctl_status table.entries)" 6
 check_eq "status: table name is ours" "$(ctl_status table.name)" "$TABLE"
+
+# --- metrics (Prometheus text) ---
+check "metrics: refreshed to the current states" wait_for 5 \
+    bash -c '[ "$(ctl_metric "tern_staples{state=\"good\"}")" = 4 ]'
+for c in revoked:1 unknown:1 failing:1 no-ocsp-url:1 pending:0; do
+    check_eq "metrics: tern_staples{state=\"${c%%:*}\"}" \
+        "$(ctl_metric "tern_staples{state=\"${c%%:*}\"}")" "${c#*:}"
+done
+check_eq "metrics: tern_staples_revoked" "$(ctl_metric tern_staples_revoked)" 1
+check_eq "metrics: tern_must_staple_at_risk (strictdown)" "$(ctl_metric tern_must_staple_at_risk)" 1
+check_eq "metrics: tern_certificates" "$(ctl_metric tern_certificates)" 10
+check_eq "metrics: tern_staple_table_entries" "$(ctl_metric tern_staple_table_entries)" 6
+check "metrics: failed fetches counted with reason connect" bash -c \
+    "curl -s 'http://127.0.0.1:$CTL_METRICS_PORT/metrics' | grep '^tern_ocsp_fetches_total{' |
+     grep 'reason=\"connect\"' | awk '{ exit !(\$2 >= 1) }'"
 check_eq "staple_dump agrees on the entry count" "$("$STAPLE_DUMP" "$TABLE" | tail -1)" "entries=6"
-check "certs: one row per certificate" test "$(ctl certs | grep -cE '^(ecdsa|rsa|revoked|unknown|noocsp|muststaple|casigned|strictdown) ')" -eq 8
+check "certs: one row per certificate" test "$(ctl certs | grep -cE '^(ecdsa|rsa|revoked|unknown|noocsp|muststaple|casigned|strictdown|missing|noissuer) ')" -eq 10
 check "cert: revoked is shown as revoked" bash -c "ctl cert revoked | grep -qi revoked"
 check "cert: strictdown shows the must-staple warning" bash -c "ctl cert strictdown | grep -i 'warn' | grep -qi 'true\|yes'"
 ctl cert no-such-cert >/dev/null 2>&1

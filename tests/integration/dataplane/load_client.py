@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-size", type=int, default=8 << 20)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--max-failures", type=int, default=5,
+                    help="stop opening connections after this many failures")
     ap.add_argument("--size", type=int, default=0,
                     help="every connection sends exactly this many bytes")
     a = ap.parse_args()
@@ -121,7 +123,7 @@ def main():
         while True:
             with lock:
                 i = nxt[0]
-                if i >= a.conns:
+                if i >= a.conns or len(fails) >= a.max_failures:
                     return
                 nxt[0] += 1
             off = (i * 7919) % 4096
@@ -140,7 +142,8 @@ def main():
     for t in threads:
         t.join()
     dt = time.monotonic() - t0
-    out = {"conns": a.conns, "ok": a.conns - len(fails), "failed": len(fails),
+    ok = a.conns - len(fails) - max(0, a.conns - nxt[0])
+    out = {"conns": a.conns, "ok": ok, "failed": a.conns - ok,
            "bytes_each_way": done_bytes[0], "seconds": round(dt, 3),
            "min_size": min(sizes), "max_size": max(sizes),
            "first_failures": fails[:5]}

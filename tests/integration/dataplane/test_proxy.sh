@@ -26,15 +26,19 @@ be_start
 # shellcheck disable=SC2086
 dp_start ${DP_EXTRA:-}
 
-run_load() { # label, load_client args...
-    local label=$1; shift
+run_load() { # label, seconds, load_client args...
+    local label=$1 secs=$2; shift 2
     local out
-    out=$(in_cli python3 "$DP_LIB_DIR/load_client.py" "$DP_ADDR" "$VIP_PORT" "$@") || {
+    # Bounded below meson's timeout so that the EXIT trap always cleans up.
+    out=$(in_cli timeout "$secs" python3 "$DP_LIB_DIR/load_client.py" "$DP_ADDR" "$VIP_PORT" "$@") || {
         echo "$out"; dp_stats | head -100; fail "$label"; }
     log "$label: $out"
 }
-run_load "sequential" --conns "$SEQ" --concurrency 1 --seed 11 --timeout 120
-run_load "concurrent" --conns "$CONC" --concurrency "$CONC" --seed 12 --timeout 300
+SEQ_SECS=${SEQ_SECS:-400}
+CONC_SECS=${CONC_SECS:-300}
+[ -n "${NFT_LOSS_PCT:-}" ] && SEQ_SECS=900 CONC_SECS=600
+run_load "sequential" "$SEQ_SECS" --conns "$SEQ" --concurrency 1 --seed 11 --timeout 60
+run_load "concurrent" "$CONC_SECS" --conns "$CONC" --concurrency "$CONC" --seed 12 --timeout 120
 
 sleep 0.5
 dp_alive || fail "dataplane died"

@@ -24,7 +24,7 @@ in_cli timeout 20 hping3 -q -S -p "$VIP_PORT" -a "$FLOOD_SRC" -i u100 -c 20000 \
 FLOOD=$!
 BG_PIDS+=($FLOOD)
 sleep 0.3
-out=$(in_cli python3 "$DP_LIB_DIR/load_client.py" "$DP_ADDR" "$VIP_PORT" --conns 30 \
+out=$(in_cli timeout 120 python3 "$DP_LIB_DIR/load_client.py" "$DP_ADDR" "$VIP_PORT" --conns 30 \
       --concurrency 3 --max-size 200000 --timeout 30) || { echo "$out"; fail "legitimate connections during the flood"; }
 log "during the flood: $out"
 wait "$FLOOD" 2>/dev/null || true

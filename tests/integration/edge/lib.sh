@@ -45,18 +45,28 @@ edge_init() {
     trap edge_cleanup EXIT
     OCSP_PORT=$(pki_free_port)
     pki_make "$PKI" "$OCSP_PORT" >/dev/null || fail "pki_make"
+    # An RSA leaf for the ECDSA leaf's name: the two form one certificate
+    # set, chosen by what the client supports (pki.sh's own helpers).
+    export PKI_SAN=DNS:ecdsa.tern.test
+    _pki_key "$PKI/dualrsa.key" rsa &&
+        _pki_issue "$PKI" dualrsa ecdsa.tern.test v3_leaf inter "$PKI/dualrsa.key" 825 &&
+        _pki_index_line "$PKI/dualrsa.pem" V >>"$PKI/index.txt" || fail "dual RSA leaf"
+    unset PKI_SAN
+    cat "$PKI/dualrsa.pem" "$PKI/inter.pem" >"$PKI/dualrsa.chain.pem"
     ctl_ocsp "$PKI" "$OCSP_PORT" --ndays 1 || fail "responder did not start"
     RESPONDER_PID=$OCSP_PID
 }
 
-# edge_config [must-staple policy]: certificates ecdsa, rsa and muststaple
-# (names from their SANs: <leaf>.tern.test), one TLS listener on
-# $DP_ADDR:443 to the HTTP backend, the table and small dataplane sizes.
+# edge_config: certificates ecdsa, rsa, muststaple (policy must-staple) and
+# dualrsa (names from their SANs: <leaf>.tern.test; dualrsa is an RSA leaf
+# for ecdsa.tern.test), a TLS listener on $DP_ADDR:443 to the HTTP backend
+# and one on :8443 to an echo backend, the table, small dataplane sizes.
 edge_config() {
     CTL_CERTS=""
     ctl_cert ecdsa ecdsa
     ctl_cert rsa rsa
     ctl_cert muststaple muststaple "policy: must-staple"
+    ctl_cert dualrsa dualrsa
     ctl_write_config
     cat >>"$CFG" <<EOF
 listeners:
@@ -180,3 +190,8 @@ core_stat() { # core counter
 # wait until the dataplane staples NAME (the table was attached and holds
 # a good response): s_client shows "Cert Status: good".
 stapled() { s_client "$1" | grep -q "Cert Status: good"; }
+
+# True when no TLS state and no proxy pair is in use (nothing leaked).
+all_released() {
+    [ "$(stat_of tls_conns)" = 0 ] && [ "$(stat_of proxy_pairs)" = 0 ]
+}

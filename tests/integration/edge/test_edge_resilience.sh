@@ -9,7 +9,9 @@
 #   - a short-lived response (nextUpdate in a few seconds, published with
 #     tests/lib staple_put) is stapled until then and never after; the
 #     lenient certificate is then served without a staple, the must-staple
-#     one refused.
+#     one refused;
+#   - hostile clients: silent (closed at the handshake deadline), plaintext
+#     HTTP and garbage on the TLS port (alert, closed at once).
 source "$(dirname "$0")/lib.sh"
 edge_init resil
 edge_config
@@ -69,7 +71,7 @@ check "responder down: must-staple served" grep -q "Cert Status: good" <<<"$out"
 
 log "a short-lived response, then past its nextUpdate"
 ctl_kill9 # staple_put needs to be the table's only writer
-life=6
+life=12
 for leaf in ecdsa muststaple; do
     python3 "$lib/make_response.py" --issuer "$PKI/inter.pem" --cert "$PKI/$leaf.pem" \
         --signer "$PKI/responder.pem" --signer-key "$PKI/responder.key" \
@@ -80,10 +82,12 @@ for leaf in ecdsa muststaple; do
         fail "staple_put"
 done
 check "short-lived response stapled while valid" gnutls_staple ecdsa.tern.test "$W/got-short.der"
+[ -s "$W/got-short.der" ] || tail -5 "$W/gnutls.out"
 check "  and it is the new one (bytes equal)" cmp -s "$W/got-short.der" "$W/short-ecdsa.der"
 expired_before=$(stat_of tls_unstapled_expired)
 refused_before=$(stat_of tls_unstapled_handshake_refused)
-sleep $((life + 2))
+now=$(date +%s)
+[ "$nu" -gt "$now" ] && sleep $((nu - now + 2))
 out=$(s_client ecdsa.tern.test)
 check "past nextUpdate: no staple sent" grep -q "OCSP response: no response sent" <<<"$out"
 check "past nextUpdate: lenient certificate still served" grep -q "hello from the backend" <<<"$out"
@@ -92,6 +96,53 @@ out=$(s_client muststaple.tern.test)
 check "past nextUpdate: must-staple refused" refuses grep -q "hello from the backend" <<<"$out"
 check "counted: unstapled_expired" test "$(stat_of tls_unstapled_expired)" -gt "$expired_before"
 check "counted: refused" test "$(stat_of tls_unstapled_handshake_refused)" -gt "$refused_before"
+log "hostile clients: silent, plaintext, garbage"
+cat >"$W/hostile.py" <<'PY'
+import socket, sys, time
+addr, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.create_connection((addr, port), timeout=15)
+if mode == "plain":
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+elif mode == "garbage":
+    s.sendall(bytes(range(256)) * 8)
+elif mode == "badhello":
+    # a handshake record holding a ClientHello of nonsense
+    body = bytes([1, 0, 0, 60]) + bytes(range(7, 67))
+    s.sendall(bytes([22, 3, 1, 0, len(body)]) + body)
+t0 = time.monotonic()
+data = b""
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except (ConnectionResetError, socket.timeout) as e:
+    data += b"<%s>" % type(e).__name__.encode()
+# a TLS alert record is content type 21
+print("closed after %.1f s, %d bytes, alert=%s" % (time.monotonic() - t0, len(data), data[:1] == b"\x15"))
+PY
+timeouts_before=$(stat_of tls_stream_timeouts)
+out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" silent)
+log "silent client: $out"
+check "silent client closed by the handshake deadline (3 s)" grep -q "closed after [3-6]\." <<<"$out"
+check "counted: handshake timeout" test "$(stat_of tls_stream_timeouts)" -gt "$timeouts_before"
+# OpenSSL sends no alert to plaintext HTTP or a non-TLS first record
+# (SSL_R_HTTP_REQUEST, wrong version): closed at once is what is checked.
+failed_before=$(stat_of tls_handshakes_failed)
+for mode in plain garbage; do
+    out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" "$mode")
+    log "$mode client: $out"
+    check "$mode bytes: connection closed at once" grep -q "closed after 0\." <<<"$out"
+done
+out=$(in_cli timeout 20 python3 "$W/hostile.py" "$DP_ADDR" "$TLS_PORT" badhello)
+log "bad ClientHello: $out"
+check "bad ClientHello: alert sent, connection closed at once" \
+    grep -q "closed after 0\..*alert=True" <<<"$out"
+check "counted: 3 failed handshakes" test "$(stat_of tls_handshakes_failed)" -ge $((failed_before + 3))
+out=$(s_client ecdsa.tern.test)
+check "after hostile clients: handshakes still served" grep -q "hello from the backend" <<<"$out"
 check "dataplane alive" dp_alive
+check "every TLS state and proxy pair released once clients are gone" wait_for 10 all_released
 dp_stats | jq -c 'with_entries(select(.key | startswith("tls")) | select(.value != 0))'
 check_done

@@ -250,6 +250,10 @@ static void test_wrong_types(void)
     CHECK(has(&d, "t.yaml:22:15: 'servers': expected ADDRESS:PORT"));
     CHECK(has(&d, "t.yaml:14:5: listener 'l': no certificate to serve"));
     CHECK_EQ_INT(d.n, 14);
+    /* Reported in file order, whatever order the checks ran in. */
+    for (size_t i = 1; i < d.n; i++)
+        CHECK(d.v[i - 1].line < d.v[i].line ||
+              (d.v[i - 1].line == d.v[i].line && d.v[i - 1].col <= d.v[i].col));
     config_free(c);
     config_diag_free(&d);
 }
@@ -293,7 +297,7 @@ static void test_cross_references(void)
                             "table: {shm_name: no-slash, capacity: 2}\n", &d);
     CHECK(c == NULL);
     CHECK(has(&d, "t.yaml:4:5: certificate name '../evil'"));
-    CHECK(has(&d, "t.yaml: certificate name 'a' is used twice"));
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'a' is already used at line 2"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': backend 'nowhere' is not a pool"));
     CHECK(has(&d, "t.yaml:6:5: listener 'l': default_certificate 'zz' is not in"));
     CHECK(has(&d, "t.yaml:11:10: stapler: backoff_min is larger than backoff_max"));
@@ -316,10 +320,45 @@ static void test_listener_and_sni_clashes(void)
                             "  - {name: two, address: 10.1.1.1, port: 443, backend: p}\n"
                             "  - {name: three, address: 10.1.1.1, port: 8443, backend: p}\n", &d);
     CHECK(c == NULL);
-    CHECK(has(&d, "t.yaml: SNI name 'WWW.Example.com' is listed by certificates 'a' and 'b'") ||
-          has(&d, "t.yaml: SNI name 'www.example.com' is listed by certificates 'b' and 'a'"));
+    CHECK(has(&d, "t.yaml:3:5: SNI name 'WWW.Example.com' of certificate 'b' is already listed "
+                  "by certificate 'a' (line 2)"));
     CHECK(has(&d, "t.yaml:7:5: listener 'two': 10.1.1.1 port 443 is already listener 'one'"));
     CHECK_EQ_INT(d.n, 2);
+    config_free(c);
+    config_diag_free(&d);
+
+    /* Names compare without case; a pool's health check is checked at the
+     * pool's position; every repeat is reported, not only the first. */
+    c = load("certificates:\n"
+             "  - {name: www, chain: a.pem, key: a.key}\n"
+             "  - {name: WWW, chain: b.pem, key: b.key}\n"
+             "  - {name: www, chain: c.pem, key: c.key}\n"
+             "backends:\n"
+             "  - {name: p, servers: [\"10.0.0.1:80\"], health_check: {interval: 1s, timeout: 2s}}\n",
+             &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:3:5: certificate name 'WWW' is already used at line 2"));
+    CHECK(has(&d, "t.yaml:4:5: certificate name 'www' is already used at line 3"));
+    CHECK(has(&d, "t.yaml:6:5: backend pool 'p': health_check timeout is longer"));
+    CHECK_EQ_INT(d.n, 3);
+    config_free(c);
+    config_diag_free(&d);
+}
+
+static void test_sni_syntax(void)
+{
+    struct config_diag d;
+    struct config *c = load("certificates:\n"
+                            "  - name: a\n"
+                            "    chain: a.pem\n"
+                            "    key: a.key\n"
+                            "    names: [ok.example.com, \"*.example.org\", \"bad name\", a..b, \"*\"]\n",
+                            &d);
+    CHECK(c == NULL);
+    CHECK(has(&d, "t.yaml:5:46: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:58: 'names': expected a DNS name"));
+    CHECK(has(&d, "t.yaml:5:64: 'names': expected a DNS name"));
+    CHECK_EQ_INT(d.n, 3);
     config_free(c);
     config_diag_free(&d);
 }
@@ -486,6 +525,7 @@ int main(int argc, char **argv)
     test_missing_required();
     test_cross_references();
     test_listener_and_sni_clashes();
+    test_sni_syntax();
     test_yaml_errors();
     test_directory_and_relative_paths();
     return check_exit();

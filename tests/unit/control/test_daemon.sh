@@ -142,6 +142,38 @@ check "unknown argument: an error reply" grep -q "'x' is not an argument of 'cer
 check "over-long line: an error reply" grep -q 'request longer than 4096 bytes' <<<"$l3"
 check "the same connection still answers" grep -q '^{"ok":true,"result":{"name":"ecdsa"' <<<"$l4"
 
+# 70 clients at once: 64 are served, the rest are closed at once (EOF), and
+# the daemon goes on answering afterwards.
+out=$(python3 - "$SOCK" <<'EOF'
+import socket, sys, time
+conns = []
+for _ in range(70):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    for attempt in range(500):  # a full listen backlog says EAGAIN: retry, bounded
+        try:
+            s.connect(sys.argv[1])
+            break
+        except BlockingIOError:
+            time.sleep(0.01)
+    conns.append(s)
+served = closed = 0
+for s in conns:
+    try:
+        s.sendall(b'{"cmd":"status"}\n')
+        r = s.makefile("rb").readline()
+    except OSError:
+        r = b""
+    if r.startswith(b'{"ok":true'):
+        served += 1
+    elif r == b"":
+        closed += 1
+print(served, closed)
+EOF
+)
+check_eq "64 clients served at once, the others closed" "$out" "64 6"
+check "the daemon still answers after that" ctl status
+
 # ---- metrics ----
 metrics() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics"; }
 check "metrics: served, and fresh within a second" wait_for 5 sh -c "curl -s --max-time 5 http://127.0.0.1:$MPORT/metrics | grep -qx 'tern_staples_revoked 1'"

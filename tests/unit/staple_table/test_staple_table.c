@@ -18,13 +18,16 @@ static void run_after_copy_hook(void)
 
 #include "check.h"
 
-static char name_buf[64];
 static int name_seq;
 
+/* A fresh shm name per table; a small ring of buffers so that a test may
+ * hold a few names at once. */
 static const char *tname(void)
 {
-    snprintf(name_buf, sizeof(name_buf), "/tern-ut-%d-%d", (int)getpid(), name_seq++);
-    return name_buf;
+    static char bufs[4][64];
+    char *b = bufs[name_seq % 4];
+    snprintf(b, sizeof(bufs[0]), "/tern-ut-%d-%d", (int)getpid(), name_seq++);
+    return b;
 }
 
 static void key_of(uint8_t key[STAPLE_TABLE_KEY_LEN], uint32_t i)

@@ -23,6 +23,8 @@ cleanup() {
         if [ -f "$dir/fake.$p" ]; then fake_stop "$p"; else ocsp_stop "$p"; fi
     done
     rm -rf "$dir"
+    # tables the test binary left behind if it stopped early (its names)
+    rm -f /dev/shm/tern-stapler-unit-$$-*
 }
 trap cleanup EXIT
 
@@ -55,6 +57,9 @@ fake older file "$dir/crafted/older.der" || exit 2
 fake seq seq "$dir/crafted/good.der" "$dir/crafted/older.der" "$dir/crafted/rogue.der" \
     "$dir/crafted/newer.der" || exit 2
 fake count file "$dir/crafted/good.der" || exit 2
+for f in trylater unauthorized other future expired rogue no-next; do
+    fake "${f//-/}" file "$dir/crafted/$f.der" || exit 2
+done
 
 for leaf in ecdsa revoked unknown muststaple; do
     ocsp_fetch "$dir/pki" "$leaf" "$dir/real-$leaf.der" || exit 2

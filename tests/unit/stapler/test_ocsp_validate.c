@@ -83,6 +83,26 @@ static void test_real_responses(void)
     X509_free(unknown);
 }
 
+/* Envelopes no responder library will produce, written out by hand. */
+static void test_envelopes(void)
+{
+    struct ocsp_verdict v;
+    /* responseStatus 4 is unassigned in RFC 6960 */
+    static const uint8_t status4[] = {0x30, 0x03, 0x0a, 0x01, 0x04};
+    CHECK_EQ_INT(run(status4, sizeof(status4), leaf, 0, &v), STAPLER_REASON_BAD_RESPONSE_STATUS);
+    /* successful, but no responseBytes at all */
+    static const uint8_t no_bytes[] = {0x30, 0x03, 0x0a, 0x01, 0x00};
+    CHECK_EQ_INT(run(no_bytes, sizeof(no_bytes), leaf, 0, &v), STAPLER_REASON_NOT_BASIC);
+    /* successful, responseBytes of type 1.2.3.4 instead of id-pkix-ocsp-basic */
+    static const uint8_t other_type[] = {0x30, 0x0f, 0x0a, 0x01, 0x00, 0xa0, 0x0a, 0x30, 0x08,
+                                         0x06, 0x03, 0x2a, 0x03, 0x04, 0x04, 0x01, 0x00};
+    CHECK_EQ_INT(run(other_type, sizeof(other_type), leaf, 0, &v), STAPLER_REASON_NOT_BASIC);
+    /* a DER SEQUENCE that is no OCSPResponse */
+    static const uint8_t seq[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+    CHECK_EQ_INT(run(seq, sizeof(seq), leaf, 0, &v), STAPLER_REASON_MALFORMED);
+    CHECK(v.msg[0] != '\0');
+}
+
 static enum stapler_reason run_craft(const struct craft *c, struct ocsp_verdict *v)
 {
     size_t len;
@@ -208,6 +228,48 @@ static void test_bad_delegates(void)
     EVP_PKEY_free(k4);
 }
 
+/* The delegate memo: a vetted delegate is remembered, and only that one:
+ * others still get every check, and validity dates are checked each time. */
+static void test_memo(void)
+{
+    struct ocsp_delegate_memo memo = {0};
+    struct ocsp_verdict v;
+    size_t len;
+    uint8_t *der = load_file(tpath("real-ecdsa.der"), &len);
+    struct ocsp_expect e = {.leaf = leaf, .issuer = inter, .now = time(NULL), .skew_s = 300,
+                            .memo = &memo};
+    CHECK_EQ_INT(ocsp_validate(der, len, &e, &v), STAPLER_REASON_OK);
+    CHECK_EQ_INT(memo.next, 1);
+    CHECK(memo.slot[0].issuer != NULL);
+    CHECK_EQ_INT(ocsp_validate(der, len, &e, &v), STAPLER_REASON_OK);
+    CHECK_EQ_INT(memo.next, 1); /* a hit adds nothing */
+    CHECK_EQ_INT(v.delegated, 1);
+    /* Remembered, but a response signed by it years later is refused:
+     * the delegate's own notAfter (pki.sh: 3650 days) has passed. */
+    e.now = time(NULL) + 3651LL * 86400;
+    CHECK(ocsp_validate(der, len, &e, &v) != STAPLER_REASON_OK);
+    e.now = time(NULL);
+    /* A delegate without OCSPSigning is not excused by the memo. */
+    EVP_PKEY *k;
+    X509 *no_eku = make_cert(inter, inter_key, "no eku 2", &k, NULL, NULL);
+    struct craft c = {.cert = leaf, .issuer = inter, .signer = no_eku, .key = k,
+                      .status = V_OCSP_CERTSTATUS_GOOD, .this_off = -60, .next_off = 3600};
+    size_t clen;
+    uint8_t *cder = craft_der(&c, &clen);
+    CHECK_EQ_INT(ocsp_validate(cder, clen, &e, &v), STAPLER_REASON_SIGNER_UNTRUSTED);
+    CHECK_EQ_INT(memo.next, 1);
+    /* Same delegate, another issuer expected: not a hit (rogue did not
+     * issue it), and the leaf's CertID would not match anyway. */
+    e.issuer = rogue;
+    CHECK(ocsp_validate(der, len, &e, &v) != STAPLER_REASON_OK);
+    free(cder);
+    free(der);
+    X509_free(no_eku);
+    EVP_PKEY_free(k);
+    ocsp_delegate_memo_clear(&memo);
+    CHECK(memo.slot[0].issuer == NULL);
+}
+
 int main(void)
 {
     leaf = load_cert(tpath("pki/ecdsa.pem"));
@@ -220,8 +282,10 @@ int main(void)
     rogue_key = load_key(tpath("pki/rogue.key"));
 
     test_real_responses();
+    test_envelopes();
     test_crafted();
     test_bad_delegates();
+    test_memo();
 
     X509_free(leaf);
     X509_free(rsa);

@@ -265,6 +265,49 @@ static void test_inventory(void)
     stapler_inventory_clear(&inv);
 }
 
+/* The issuer memo shares one parsed issuer between leaves, from chain
+ * files and from issuer files, and skips a key bundled in a chain file. */
+static void test_issuer_memo(void)
+{
+    struct stapler_issuer_memo memo = {0};
+    struct stapler_inventory a, b, c, d;
+    char err[STAPLER_ERR_LEN];
+    struct stapler_cert_spec sa = {.name = "a", .chain_path = tpath("pki/ecdsa.chain.pem")};
+    struct stapler_cert_spec sb = {.name = "b", .chain_path = tpath("pki/revoked.chain.pem")};
+    struct stapler_cert_spec sc = {.name = "c", .chain_path = tpath("pki/leaves/0.pem"),
+                                   .issuer_path = tpath("pki/inter.pem")};
+    /* leaf, its key, then the issuer: the key block is skipped */
+    const char *bundle = tpath("bundle.pem");
+    FILE *out = fopen(bundle, "w");
+    size_t n1, n2, n3;
+    uint8_t *l = load_file(tpath("pki/unknown.pem"), &n1);
+    uint8_t *k = load_file(tpath("pki/unknown.key"), &n2);
+    uint8_t *i = load_file(tpath("pki/inter.pem"), &n3);
+    fwrite(l, 1, n1, out);
+    fwrite(k, 1, n2, out);
+    fwrite(i, 1, n3, out);
+    fclose(out);
+    free(l);
+    free(k);
+    free(i);
+    struct stapler_cert_spec sd = {.name = "d", .chain_path = bundle};
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sa, &a, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sb, &b, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sc, &c, &memo, err, sizeof(err)), 0);
+    CHECK_EQ_INT(stapler_inventory_load_memo(&sd, &d, &memo, err, sizeof(err)), 0);
+    CHECK(a.issuer != NULL && a.issuer == b.issuer && b.issuer == c.issuer &&
+          c.issuer == d.issuer);
+    CHECK(a.leaf != b.leaf);
+    CHECK_EQ_INT(memo.next, 1); /* parsed once */
+    stapler_issuer_memo_clear(&memo);
+    /* The inventories keep their own references. */
+    CHECK(X509_check_issued(a.issuer, a.leaf) == X509_V_OK);
+    stapler_inventory_clear(&a);
+    stapler_inventory_clear(&b);
+    stapler_inventory_clear(&c);
+    stapler_inventory_clear(&d);
+}
+
 static void test_cache_files(void)
 {
     const char *dir = tpath("cache-files");
@@ -300,6 +343,38 @@ static void test_cache_files(void)
     CHECK_EQ_INT(files, 1);
     CHECK_EQ_INT(tmps, 0);
     CHECK(stapler_cache_write(tpath("no-such-dir"), key, a, sizeof(a)) == -ENOENT);
+
+    /* Batch: three files, one of them replacing the single write above. */
+    uint8_t k3[32];
+    memset(k3, 0x11, sizeof(k3));
+    struct stapler_cache_item items[] = {
+        {.key = key, .der = a, .len = sizeof(a)},
+        {.key = other, .der = b, .len = sizeof(b)},
+        {.key = k3, .der = b, .len = 5},
+    };
+    CHECK_EQ_INT(stapler_cache_write_batch(dir, items, 3), 0);
+    CHECK(items[0].rc == 0 && items[1].rc == 0 && items[2].rc == 0);
+    CHECK_EQ_INT(stapler_cache_read(dir, key, 4096, &der, &len), 0);
+    CHECK(len == sizeof(a) && memcmp(der, a, len) == 0);
+    free(der);
+    CHECK_EQ_INT(stapler_cache_read(dir, k3, 4096, &der, &len), 0);
+    CHECK(len == 5 && memcmp(der, b, 5) == 0);
+    free(der);
+    d = opendir(dir);
+    files = tmps = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        tmps += strstr(e->d_name, ".tmp") != NULL;
+    }
+    if (d)
+        closedir(d);
+    CHECK_EQ_INT(files, 3);
+    CHECK_EQ_INT(tmps, 0);
+    /* A directory that does not exist fails every item, and says so. */
+    CHECK_EQ_INT(stapler_cache_write_batch(tpath("no-such-dir"), items, 3), 3);
+    CHECK_EQ_INT(items[1].rc, -ENOENT);
 }
 
 /* ---- end to end against the real responder ------------------------------ */
@@ -348,10 +423,12 @@ static void test_end_to_end(void)
     CHECK(logged("REVOKED"));
     CHECK(strcmp(st(s, "ecdsa").responder, url_real) == 0);
 
-    /* Refresh planned around the midpoint of a one-day response (+/-5 %). */
+    /* Refresh planned around the midpoint of a one-day response (+/-5 %),
+     * which is also under the 12 h default cap. */
     struct stapler_cert_status e = st(s, "ecdsa");
     int64_t mid = e.this_update + (e.next_update - e.this_update) / 2;
     CHECK(e.next_refresh > mid - 4400 && e.next_refresh < mid + 4400);
+    CHECK(e.next_refresh <= time(NULL) + 43200); /* max_refresh_s caps it */
     CHECK_EQ_INT(e.consecutive_failures, 0);
 
     /* The table holds what the stapler holds, and it is the cached file. */
@@ -457,6 +534,17 @@ static void test_restart_from_cache(void)
     CHECK_EQ_INT(stapler_set_certs(s, specs, 3, NULL), 0);
     CHECK_EQ_INT(stapler_load_cache(s), 3);
     CHECK_EQ_INT(st(s, "ecdsa").state, STAPLER_STATE_GOOD);
+    {
+        /* A 10-minute cap wins over the 12 h midpoint. */
+        struct stapler_params pc = params(NULL);
+        pc.max_refresh_s = 600;
+        struct stapler *s2 = make(&pc);
+        CHECK_EQ_INT(stapler_set_certs(s2, specs, 1, NULL), 0);
+        CHECK_EQ_INT(stapler_load_cache(s2), 1); /* adopted from the table */
+        int64_t nr = st(s2, "ecdsa").next_refresh;
+        CHECK(nr <= time(NULL) + 600 && nr >= time(NULL) + 600 - 31);
+        stapler_destroy(s2);
+    }
     CHECK_EQ_INT(st(s, "revoked").state, STAPLER_STATE_REVOKED);
     uint8_t before[65536], after[65536];
     int nb = table_get(tpath("pki/ecdsa.chain.pem"), before, sizeof(before));
@@ -480,8 +568,6 @@ static void test_restart_from_cache(void)
     stapler_destroy(s);
 
     /* Corrupt ecdsa's file; put revoked's response in muststaple's file. */
-    struct stapler_cert_status *none = NULL;
-    (void)none;
     char path[1024], path2[1024];
     struct stapler_inventory inv;
     char err[STAPLER_ERR_LEN];
@@ -584,6 +670,22 @@ static void test_misbehaving(void)
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_OLDER);
     x = one_fetch(url_dead, "real-ecdsa.der", &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
+    /* Crafted answers served over HTTP; each refused, the held one kept. */
+    static const struct { const char *fake; enum stapler_reason r; } crafted[] = {
+        {"TRYLATER", STAPLER_REASON_TRY_LATER},
+        {"UNAUTHORIZED", STAPLER_REASON_UNAUTHORIZED},
+        {"OTHER", STAPLER_REASON_CERTID_MISMATCH},
+        {"FUTURE", STAPLER_REASON_THIS_UPDATE_FUTURE},
+        {"EXPIRED", STAPLER_REASON_EXPIRED},
+        {"ROGUE", STAPLER_REASON_SIGNER_UNTRUSTED},
+        {"NONEXT", STAPLER_REASON_NO_NEXT_UPDATE},
+    };
+    for (size_t i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
+        x = one_fetch(fake_url(crafted[i].fake), "real-ecdsa.der", &p);
+        CHECK_EQ_INT(x.last_reason, crafted[i].r);
+        CHECK_EQ_INT(x.consecutive_failures, 1);
+    }
+
     x = one_fetch(url_dead, NULL, &p);
     CHECK_EQ_INT(x.last_reason, STAPLER_REASON_CONNECT);
     CHECK_EQ_INT(x.state, STAPLER_STATE_FAILING);
@@ -715,18 +817,40 @@ static void test_cap(void)
     table_open();
     struct stapler_params p = params(NULL);
     p.max_inflight_per_responder = CAP;
-    p.total_timeout_ms = 4000;
+    p.total_timeout_ms = 8000; /* the hanging responder must outlast the checks below */
     for (int i = 0; i < N; i++)
         sp[i].ocsp_url = fake_url("HANG");
     struct stapler *s = make(&p);
     int hang0 = fake_requests("hang", "");
     CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
-    just_poll(s, 1500); /* well inside the 4 s timeout */
+    just_poll(s, 1500); /* well inside the 8 s timeout */
     struct stapler_metrics m;
     stapler_metrics(s, &m);
     CHECK_EQ_INT(m.inflight, CAP);
     CHECK_EQ_INT(m.queued, N - CAP);
     CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* A reload with the same certificates keeps the transfers and the
+     * queue as they are: no new request reaches the responder. */
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    just_poll(s, 300);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.inflight, CAP);
+    CHECK_EQ_INT(m.queued, N - CAP);
+    CHECK_EQ_INT(fake_requests("hang", "") - hang0, CAP);
+    /* Changing one certificate's URL restarts that one only. */
+    sp[N - 1].ocsp_url = url_dead;
+    CHECK_EQ_INT(stapler_set_certs(s, sp, N, NULL), 0);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1); /* its new fetch starts at the next poll */
+    CHECK(poll_until(s, failed_n, names[N - 1], 3000)); /* against the dead port */
+    CHECK_EQ_INT(st(s, names[N - 1]).last_reason, STAPLER_REASON_CONNECT);
+    stapler_metrics(s, &m);
+    CHECK_EQ_INT(m.queued + m.inflight, N - 1);
+    CHECK_EQ_INT(m.inflight, CAP);
+    /* If the cancelled fetch was one of the CAP running, its slot went to
+     * the next in the queue: one request more, never more than that. */
+    CHECK(fake_requests("hang", "") - hang0 <= CAP + 1);
+    sp[N - 1].ocsp_url = fake_url("HANG");
     stapler_destroy(s);
 
     for (int i = 0; i < N; i++)
@@ -802,6 +926,7 @@ int main(void)
     snprintf(url_real, sizeof(url_real), "http://127.0.0.1:%s", env_or_die("TERN_PORT"));
     snprintf(url_dead, sizeof(url_dead), "http://127.0.0.1:%s", env_or_die("TERN_PORT_DEAD"));
     test_inventory();
+    test_issuer_memo();
     test_cache_files();
     test_end_to_end();
     test_restart_from_cache();

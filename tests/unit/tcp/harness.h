@@ -291,7 +291,9 @@ static inline void net_init(struct net *n, const struct tcp_stack_params *pa,
     n->cap[1] = calloc(NET_CAPCAP, sizeof(struct cap));
     n->rng = 0x9e3779b97f4a7c15ull;
     n->latency_us = 500;
-    n->now = 1000000; /* 1 s: not zero, so "0 = off" deadlines never collide */
+    /* the clock starts at 1 s unless TCP_T0 says otherwise (the dataplane
+     * starts its clock at 0; TCP_T0=0 checks that nothing takes 0 as "off") */
+    n->now = getenv("TCP_T0") ? strtoull(getenv("TCP_T0"), NULL, 0) : 1000000;
     struct tcp_stack_params d;
     net_default_params(&d);
     char err[128] = "";
