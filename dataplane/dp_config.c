@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "control/config.h"
+#include "dataplane/proxy/pool.h"
 #include "dp_config.h"
 
 /* Most names one certificate set serves (from the file or the SAN). */
@@ -90,6 +91,7 @@ void dp_config_free(struct dp_config *dc)
             free(dc->set_names[i]);
         }
     free(dc->set_names);
+    free(dc->pool_health);
     free(dc->certsets);
     for (unsigned i = 0; i < PROXY_MAX_LISTENERS; i++)
         free(dc->alpn[i]);
@@ -191,6 +193,11 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
         snprintf(err, errlen, "at most %d listeners in all", PROXY_MAX_LISTENERS);
         return -EINVAL;
     }
+    if (cfg->n_pools > 0 &&
+        (dc->pool_health = calloc(cfg->n_pools, sizeof(*dc->pool_health))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct config_listener *cl = &cfg->listeners[i];
         struct proxy_listener_cfg *l = &a->listeners[a->n_listeners];
@@ -202,9 +209,12 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
         }
         l->port = cl->addr.port;
         const struct config_pool *pool = NULL;
+        size_t pool_index = 0;
         for (size_t p = 0; p < cfg->n_pools; p++)
-            if (strcmp(cfg->pools[p].name, cl->backend) == 0)
+            if (strcmp(cfg->pools[p].name, cl->backend) == 0) {
                 pool = &cfg->pools[p];
+                pool_index = p;
+            }
         if (pool == NULL || pool->n_servers == 0 ||
             pool->n_servers > PROXY_MAX_BACKENDS) {
             snprintf(err, errlen, "listener '%s': backend pool '%s' missing, "
@@ -221,6 +231,18 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
             l->backends[s].port = pool->servers[s].port;
         }
         l->n_backends = (uint16_t)pool->n_servers;
+        /* The pool: balance, limit, health shared by every core. */
+        l->balance = pool->balance == CONFIG_BALANCE_LEAST_CONN ? POOL_LEAST_CONN
+                                                                 : POOL_ROUND_ROBIN;
+        l->max_conns = pool->max_conns;
+        l->proxy_protocol = cl->proxy_protocol;
+        struct pool_health *ph = &dc->pool_health[pool_index];
+        if (ph->n_servers == 0)
+            (void)pool_health_init(ph, (unsigned)pool->n_servers,
+                                   HEALTH_RISE_DEFAULT, HEALTH_FALL_DEFAULT);
+        l->health = ph;
+        l->health_check.interval_us = pool->health_interval_ms * 1000;
+        l->health_check.timeout_us = pool->health_timeout_ms * 1000;
         /* client_ops and its context are per worker (dp_tls). */
         if ((dc->alpn[i] = dpc_join_alpn(cl)) == NULL) {
             snprintf(err, errlen, "out of memory");

@@ -38,6 +38,10 @@ struct dp_config {
     const char *ticket_key_file;        /* NULL: random keys */
     uint64_t ticket_rotation_ms;
     uint32_t workers;                   /* dataplane.workers, to compare */
+    /* One per `backends` pool (cfg->pools order), shared by every core's
+     * listeners of that pool, written by the health checker. Owned; free
+     * only after the workers stopped. */
+    struct pool_health *pool_health;
 };
 
 /* Loads PATH (problems are printed to stderr, file:line:column), builds the

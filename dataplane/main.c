@@ -201,6 +201,8 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         memcpy(ls, a->listeners, sizeof(ls));
         if (a->config_path != NULL)
             dp_tls_bind_worker(&dp->tls, w, ls);
+        /* One core checks the backends for all (see health.h). */
+        pp.health_checks = i == 0;
         int rc = worker_init(w, &dp->ifc, &tp, &pp, ls, a->n_listeners, err,
                              errlen);
         if (rc < 0)

@@ -9,6 +9,9 @@
 #include <sys/types.h>
 
 #include "dataplane/tcp/tcp-t.h"
+#include "health-t.h"
+#include "pool-t.h"
+#include "proxy_v2-t.h"
 
 #define PROXY_MAX_BACKENDS 64
 #define PROXY_MAX_LISTENERS 8
@@ -41,6 +44,11 @@ struct proxy_stream_ops {
                     uint64_t now);
     /* Releases *state (the TCP handle is the proxy's business). NULL ok. */
     void (*release)(void *state);
+    /* For a PROXY v2 header: fills the TLS fields of *info (ssl, version,
+     * cipher, SNI as authority, ALPN; pointers valid until release).
+     * Returns 1 when filled, 0 while the handshake is still running, or
+     * -errno. NULL: a plain stream (no TLS fields). */
+    int (*pp2_info)(void *state, struct proxy_v2_info *info);
 };
 
 struct proxy_backend {
@@ -56,12 +64,23 @@ struct proxy_listener_cfg {
     /* Client-side stream filter; NULL for plain TCP. */
     const struct proxy_stream_ops *client_ops;
     void *client_ops_ctx;
+    /* The backend pool (pool.h): enum pool_balance, 0 = round robin. */
+    uint8_t balance;
+    bool proxy_protocol;  /* send a PROXY v2 header to the backend first */
+    uint32_t max_conns;   /* per server and per core; 0 = no limit */
+    /* Health verdicts shared by every core, NULL: servers always up. The
+     * core whose proxy_params ask for health checks probes the servers
+     * per health_check (one struct pool_health is checked once even when
+     * several listeners share it). */
+    struct pool_health *health;
+    struct health_check_cfg health_check;
 };
 
 struct proxy_params {
     uint32_t max_pairs;       /* connection limit per core */
     uint32_t idle_timeout_us; /* per connection, both sides; 0 = off */
     uint32_t local_addr;      /* our address for active opens, host order */
+    bool health_checks;       /* this core runs the listeners' health checks */
 };
 
 #define PROXY_COUNTERS(X)                                                  \
@@ -75,7 +94,10 @@ struct proxy_params {
     X(bytes_to_backend, "bytes moved client -> backend")                  \
     X(bytes_to_client, "bytes moved backend -> client")                  \
     X(half_closes, "FINs propagated from one side to the other")          \
-    X(backpressure, "times a side stopped being read because the other was full")
+    X(backpressure, "times a side stopped being read because the other was full") \
+    X(refused_down, "client connections refused: every server down")     \
+    X(refused_full, "client connections refused: servers at max_conns")  \
+    X(proxy_headers, "PROXY v2 headers sent to backends")
 
 enum proxy_ctr {
 #define PROXY_CTR_ENUM(name, help) PROXY_CTR_##name,

@@ -15,7 +15,10 @@
 #include <string.h>
 
 #include "dataplane/tcp/tcp.h"
+#include "health.h"
+#include "pool.h"
 #include "proxy.h"
+#include "proxy_v2.h"
 
 enum { PROXY_CLIENT = 0, PROXY_BACKEND = 1 };
 
@@ -38,6 +41,9 @@ struct proxy_pair {
     struct proxy *px;
     uint32_t next_free;
     bool in_use;
+    bool pp2_pending; /* the PROXY v2 header still has to go first */
+    struct proxy_listener *l; /* its pool holds one connection of ours */
+    int server;
     /* Re-entrancy: the stack may deliver events for this pair from inside
      * a call the proxy makes (tcp_send, tcp_recv_consume, ...). An event
      * that arrives while the pair is being moved only sets `again`; a
@@ -47,7 +53,7 @@ struct proxy_pair {
 
 struct proxy_listener {
     struct proxy_listener_cfg cfg;
-    uint32_t rr; /* next backend */
+    struct pool pool; /* this core's view of the backends */
     tcp_handle_t lh;
 };
 
@@ -60,6 +66,8 @@ struct proxy {
     uint32_t active;
     unsigned n_listeners;
     struct proxy_listener listeners[PROXY_MAX_LISTENERS];
+    struct health *hc;     /* on the core that runs the checks, else NULL */
+    uint64_t next_health;  /* next health_tick */
     uint64_t ctr[PROXY_CTR_MAX];
 };
 
@@ -128,6 +136,12 @@ struct proxy *proxy_create(const struct proxy_params *p, struct tcp_stack *st,
     }
     px->st = st;
     px->p = *p;
+    if (p->health_checks &&
+        (px->hc = health_create(st, p->local_addr, err, errlen)) == NULL) {
+        free(px->pairs);
+        free(px);
+        return NULL;
+    }
     for (uint32_t i = 0; i < p->max_pairs; i++)
         px->pairs[i].next_free = i + 1 < p->max_pairs ? i + 1 : PROXY_NONE;
     px->free_head = 0;
@@ -138,6 +152,7 @@ void proxy_destroy(struct proxy *px)
 {
     if (px == NULL)
         return;
+    health_destroy(px->hc);
     free(px->pairs);
     free(px);
 }
@@ -145,6 +160,11 @@ void proxy_destroy(struct proxy *px)
 void proxy_set_time(struct proxy *px, uint64_t now_us)
 {
     px->now = now_us;
+    /* The checks' timers need millisecond resolution, no more. */
+    if (px->hc != NULL && now_us >= px->next_health) {
+        px->next_health = now_us + 1000;
+        health_tick(px->hc, now_us);
+    }
 }
 
 uint32_t proxy_active(const struct proxy *px)
@@ -183,6 +203,8 @@ static struct proxy_pair *proxy_pair_alloc(struct proxy *px)
 
 static void proxy_pair_free(struct proxy *px, struct proxy_pair *pp)
 {
+    if (pp->l != NULL)
+        pool_put(&pp->l->pool, (unsigned)pp->server);
     for (int s = 0; s < 2; s++)
         if (pp->end[s].ops->release != NULL)
             pp->end[s].ops->release(pp->end[s].state);
@@ -200,7 +222,25 @@ int proxy_add_listener(struct proxy *px, const struct proxy_listener_cfg *cfg)
         return -ENOSPC;
     struct proxy_listener *l = &px->listeners[px->n_listeners];
     l->cfg = *cfg;
-    l->rr = 0;
+    struct pool_cfg pc = {.balance = (enum pool_balance)cfg->balance,
+                          .max_conns = cfg->max_conns,
+                          .n_servers = cfg->n_backends};
+    for (unsigned i = 0; i < cfg->n_backends; i++) {
+        pc.servers[i].addr = cfg->backends[i].addr;
+        pc.servers[i].port = cfg->backends[i].port;
+    }
+    int rc = pool_init(&l->pool, &pc, cfg->health);
+    if (rc < 0)
+        return rc;
+    if (px->hc != NULL && cfg->health != NULL) {
+        /* One probe per server even if several listeners share a pool. */
+        bool seen = false;
+        for (unsigned i = 0; i < px->n_listeners; i++)
+            seen |= px->listeners[i].cfg.health == cfg->health;
+        if (!seen && (rc = health_add_pool(px->hc, &pc, &l->cfg.health_check,
+                                           cfg->health, px->now)) < 0)
+            return rc;
+    }
     int64_t lh = tcp_listen(px->st, cfg->addr, cfg->port, l);
     if (lh < 0)
         return (int)lh;
@@ -229,6 +269,44 @@ static void proxy_abort_pair(struct proxy *px, struct proxy_pair *pp)
         proxy_pair_free(px, pp);
 }
 
+/* Sends the PROXY v2 header for pair PP to its backend: the client's and
+ * the listener's addresses from the client connection, and the TLS fields
+ * from the client's stream filter. Called when the client has something for
+ * the backend (plaintext or its end), so a TLS handshake is done by then.
+ * Returns 1 (sent), 0 (the filter is not ready: try again later) or -errno.
+ * The header is sent whole or not at all: a fresh connection's send buffer
+ * (several KiB) always holds PROXY_V2_MAX_LEN bytes. */
+static int proxy_send_header(struct proxy *px, struct proxy_pair *pp)
+{
+    struct proxy_end *c = &pp->end[PROXY_CLIENT], *b = &pp->end[PROXY_BACKEND];
+    struct proxy_v2_info in;
+    memset(&in, 0, sizeof(in));
+    if (c->ops->pp2_info != NULL) {
+        int r = c->ops->pp2_info(c->state, &in);
+        if (r <= 0)
+            return r;
+    }
+    struct tcp_conn_info ci;
+    int rc = tcp_conn_info(px->st, c->h, &ci);
+    if (rc < 0)
+        return rc;
+    in.tcp4 = true;
+    in.src_addr = ci.raddr;
+    in.src_port = ci.rport;
+    in.dst_addr = ci.laddr;
+    in.dst_port = ci.lport;
+    uint8_t hdr[PROXY_V2_MAX_LEN];
+    ssize_t n = proxy_v2_build(&in, hdr, sizeof(hdr));
+    if (n < 0)
+        return (int)n;
+    ssize_t sent = b->ops->send(b->state, px->st, b->h, hdr, (size_t)n, px->now);
+    if (sent != n)
+        return sent < 0 ? (int)sent : -ENOBUFS;
+    pp->pp2_pending = false;
+    PROXY_COUNT(px, proxy_headers, 1);
+    return 1;
+}
+
 /* Moves what src has buffered into dst, as far as dst takes it; propagates
  * end of stream. Runs only inside proxy_kick (pair marked busy), so events
  * the stack delivers from inside these calls are deferred, never nested.
@@ -245,6 +323,16 @@ static int proxy_move(struct proxy *px, struct proxy_end *src,
             return 0;
         struct tcp_iov iov[2];
         ssize_t n = src->ops->peek(src->state, px->st, src->h, iov);
+        if (n == -ESHUTDOWN && pp->pp2_pending && src->side == PROXY_CLIENT) {
+            /* Even a client that sent nothing is announced before its FIN. */
+            int r = proxy_send_header(px, pp);
+            if (r < 0) {
+                proxy_abort_pair(px, pp);
+                return -1;
+            }
+            if (r == 0 || pp->doomed)
+                return pp->doomed ? -1 : 0;
+        }
         if (n == -ESHUTDOWN) {
             src->eof = true;
             if (!dst->shut) {
@@ -263,6 +351,15 @@ static int proxy_move(struct proxy *px, struct proxy_end *src,
         }
         if (n == 0)
             return 0;
+        if (pp->pp2_pending && src->side == PROXY_CLIENT) {
+            int r = proxy_send_header(px, pp);
+            if (r < 0) {
+                proxy_abort_pair(px, pp);
+                return -1;
+            }
+            if (r == 0 || pp->doomed)
+                return pp->doomed ? -1 : 0;
+        }
         size_t moved = 0;
         bool full = false;
         for (int i = 0; i < 2 && !full; i++) {
@@ -354,8 +451,19 @@ int proxy_on_accepted(struct proxy *px, tcp_handle_t lh, tcp_handle_t h,
             return -EPROTO;
         }
     }
-    const struct proxy_backend *be = &l->cfg.backends[l->rr];
-    l->rr = (l->rr + 1) % l->cfg.n_backends;
+    int si = pool_get(&l->pool);
+    if (si < 0) {
+        proxy_pair_free(px, pp); /* releases the client filter's state */
+        if (si == -EHOSTUNREACH)
+            PROXY_COUNT(px, refused_down, 1);
+        else
+            PROXY_COUNT(px, refused_full, 1);
+        return si;
+    }
+    pp->l = l;
+    pp->server = si;
+    pp->pp2_pending = l->cfg.proxy_protocol;
+    const struct pool_server_cfg *be = pool_server(&l->pool, (unsigned)si);
     int64_t bh = tcp_connect(px->st, px->p.local_addr, be->addr, be->port, b,
                              px->now);
     if (bh < 0) {
@@ -376,7 +484,10 @@ int proxy_on_accepted(struct proxy *px, tcp_handle_t lh, tcp_handle_t h,
 void proxy_on_connected(struct proxy *px, tcp_handle_t h, void *user)
 {
     struct proxy_end *e = user;
-    (void)h;
+    if (health_owns(px->hc, user)) {
+        health_on_connected(px->hc, h, user, px->now);
+        return;
+    }
     if (e == NULL || !e->pair->in_use)
         return;
     e->up = true;
@@ -387,7 +498,10 @@ void proxy_on_connected(struct proxy *px, tcp_handle_t h, void *user)
 void proxy_on_readable(struct proxy *px, tcp_handle_t h, void *user)
 {
     struct proxy_end *e = user;
-    (void)h;
+    if (health_owns(px->hc, user)) {
+        health_on_readable(px->hc, h, user, px->now);
+        return;
+    }
     if (e != NULL && e->pair->in_use)
         proxy_kick(px, e->pair);
 }
@@ -407,7 +521,10 @@ void proxy_on_closed(struct proxy *px, tcp_handle_t h, void *user,
                      enum tcp_close_reason reason)
 {
     struct proxy_end *e = user;
-    (void)h;
+    if (health_owns(px->hc, user)) {
+        health_on_closed(px->hc, h, user, reason);
+        return;
+    }
     if (e == NULL || !e->pair->in_use || e->closed)
         return;
     struct proxy_pair *pp = e->pair;

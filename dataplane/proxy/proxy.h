@@ -15,12 +15,19 @@ struct proxy *proxy_create(const struct proxy_params *p, struct tcp_stack *st,
 /* Frees the proxy (not the stack). Accepts NULL. */
 void proxy_destroy(struct proxy *px);
 
-/* Listens on cfg->addr:cfg->port and forwards accepted connections to
- * cfg's backends in turn. cfg is copied. Returns 0 or -ENOSPC (too many
- * listeners), -EINVAL (no backend), or tcp_listen's error. Start-up only. */
+/* Listens on cfg->addr:cfg->port and forwards accepted connections to a
+ * server of cfg's pool (pool.h: round robin or least connections, servers
+ * down or at max_conns skipped; none left: the client is reset and
+ * counted). On the core with proxy_params.health_checks, starts the pool's
+ * health checks. With cfg->proxy_protocol, each backend first receives a
+ * PROXY v2 header (with the TLS fields of cfg->client_ops' pp2_info).
+ * cfg is copied. Returns 0 or -ENOSPC (too many listeners or health
+ * targets), -EINVAL (no backend, bad pool or check), or tcp_listen's
+ * error. Start-up only. */
 int proxy_add_listener(struct proxy *px, const struct proxy_listener_cfg *cfg);
 
-/* Sets the time used by calls made from the next events (µs). */
+/* Sets the time used by calls made from the next events (µs); on the core
+ * that runs the health checks, also runs their timers (every ms). */
 void proxy_set_time(struct proxy *px, uint64_t now_us);
 
 /* Pairs currently open. */
@@ -30,7 +37,9 @@ uint32_t proxy_active(const struct proxy *px);
 uint64_t proxy_counter(const struct proxy *px, unsigned c);
 const char *proxy_counter_name(unsigned c);
 
-/* TCP stack events, forwarded by the worker (see struct tcp_stack_ops). */
+/* TCP stack events, forwarded by the worker (see struct tcp_stack_ops).
+ * Events of health-check connections are recognised by their user pointer
+ * and handled by the checker. */
 int proxy_on_accepted(struct proxy *px, tcp_handle_t lh, tcp_handle_t h,
                       void *user);
 void proxy_on_connected(struct proxy *px, tcp_handle_t h, void *user);

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include <openssl/tls1.h>
+
 #include "dataplane/tcp/tcp.h"
 #include "dataplane/tls/tls_conn.h"
 #include "tls_stream.h"
@@ -505,6 +507,30 @@ static void ts_release(void *state)
     core->free_head = s;
 }
 
+/* The TLS fields of a PROXY v2 header, once the handshake is over. */
+static int ts_pp2_info(void *state, struct proxy_v2_info *info)
+{
+    struct tls_stream *s = state;
+    if (s->failed)
+        return -EPROTO;
+    if (tls_conn_state(s->c) == TLS_CONN_HANDSHAKE)
+        return 0;
+    info->ssl = true;
+    info->ssl_verify = 1; /* no client certificate was asked for */
+    int v = tls_conn_version(s->c);
+    info->ssl_version = v == TLS1_3_VERSION ? "TLSv1.3"
+                        : v == TLS1_2_VERSION ? "TLSv1.2" : NULL;
+    info->ssl_version_len = info->ssl_version ? strlen(info->ssl_version) : 0;
+    info->ssl_cipher = tls_conn_cipher(s->c);
+    info->ssl_cipher_len = info->ssl_cipher ? strlen(info->ssl_cipher) : 0;
+    info->authority = tls_conn_server_name(s->c);
+    info->authority_len = info->authority ? strlen(info->authority) : 0;
+    unsigned alen = 0;
+    info->alpn = tls_conn_alpn(s->c, &alen);
+    info->alpn_len = alen;
+    return 1;
+}
+
 const struct proxy_stream_ops tls_stream_ops = {
     .open = ts_open,
     .peek = ts_peek,
@@ -512,6 +538,7 @@ const struct proxy_stream_ops tls_stream_ops = {
     .send = ts_send,
     .shutdown = ts_shutdown,
     .release = ts_release,
+    .pp2_info = ts_pp2_info,
 };
 
 /* --- outside the stack's events --------------------------------------------- */

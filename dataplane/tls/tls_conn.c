@@ -366,6 +366,14 @@ int tls_conn_version(const struct tls_conn *c)
     return c->state == TLS_CONN_HANDSHAKE ? 0 : SSL_version(c->ssl);
 }
 
+const char *tls_conn_cipher(const struct tls_conn *c)
+{
+    if (c->state == TLS_CONN_HANDSHAKE)
+        return NULL;
+    const SSL_CIPHER *ci = SSL_get_current_cipher(c->ssl);
+    return ci != NULL ? SSL_CIPHER_get_name(ci) : NULL;
+}
+
 int tls_conn_stapled(const struct tls_conn *c)
 {
     return c->stapled;

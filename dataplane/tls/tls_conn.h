@@ -91,6 +91,11 @@ int tls_conn_resumed(const struct tls_conn *c);
 /* Negotiated protocol version (TLS1_2_VERSION, TLS1_3_VERSION) or 0. */
 int tls_conn_version(const struct tls_conn *c);
 
+/* Negotiated cipher suite's OpenSSL name ("TLS_AES_128_GCM_SHA256",
+ * "ECDHE-ECDSA-AES128-GCM-SHA256"), a static string, or NULL while the
+ * handshake runs. */
+const char *tls_conn_cipher(const struct tls_conn *c);
+
 /* 1 if a staple was attached to this connection's handshake, else 0. */
 int tls_conn_stapled(const struct tls_conn *c);
 
