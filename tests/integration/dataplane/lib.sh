@@ -88,13 +88,14 @@ dp_start() {
         --backend "$BE_ADDR:$BE_PORT" --mbufs 8191 "$@" \
         >"$WORKDIR/dp.log" 2>&1 &
     DP_PID=$!
-    for _ in $(seq 150); do
+    # EAL start-up takes seconds on a loaded 2-core machine: allow 60 s.
+    for _ in $(seq 600); do
         grep -q "ready" "$WORKDIR/dp.log" 2>/dev/null && return 0
         kill -0 "$DP_PID" 2>/dev/null || { cat "$WORKDIR/dp.log"; fail "dataplane exited at start"; }
         sleep 0.1
     done
     cat "$WORKDIR/dp.log"
-    fail "dataplane not ready after 15 s"
+    fail "dataplane not ready after 60 s"
 }
 
 dp_alive() { kill -0 "$DP_PID" 2>/dev/null; }
