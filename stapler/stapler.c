@@ -754,6 +754,20 @@ static void cache_flush(struct stapler *s)
     s->n_pending = 0;
 }
 
+/* What a response for C must satisfy at NOW (ms): one definition for
+ * fetched bodies and for responses from the cache or the table. */
+static struct ocsp_expect expect_for(struct stapler *s, const struct cert *c, int64_t now)
+{
+    return (struct ocsp_expect){
+        .leaf = c->inv.leaf,
+        .issuer = c->inv.issuer,
+        .now = now / 1000,
+        .skew_s = s->p.clock_skew_s,
+        .held_this_update = c->published ? c->this_update : 0,
+        .memo = &s->memo,
+    };
+}
+
 /* A transfer ended: map its result, validate the body, and finish. */
 static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
 {
@@ -771,14 +785,7 @@ static void transfer_done(struct stapler *s, struct fetch *f, CURLcode cc)
         return;
     }
     struct ocsp_verdict v;
-    struct ocsp_expect exp = {
-        .leaf = c->inv.leaf,
-        .issuer = c->inv.issuer,
-        .now = now / 1000,
-        .skew_s = s->p.clock_skew_s,
-        .held_this_update = c->published ? c->this_update : 0,
-        .memo = &s->memo,
-    };
+    struct ocsp_expect exp = expect_for(s, c, now);
     if (!fetchable(c)) {
         fetch_finish(s, f, STAPLER_REASON_INTERNAL, "certificate reconfigured", now);
         return;
@@ -1231,14 +1238,7 @@ static bool take_stored(struct stapler *s, struct cert *c, uint8_t *der, size_t 
                         int64_t now, const char *source)
 {
     struct ocsp_verdict v;
-    struct ocsp_expect exp = {
-        .leaf = c->inv.leaf,
-        .issuer = c->inv.issuer,
-        .now = now / 1000,
-        .skew_s = s->p.clock_skew_s,
-        .held_this_update = c->published ? c->this_update : 0,
-        .memo = &s->memo,
-    };
+    struct ocsp_expect exp = expect_for(s, c, now);
     if (ocsp_validate(der, len, &exp, &v) != STAPLER_REASON_OK) {
         free(der);
         s->m.cache_rejected++;
