@@ -29,17 +29,15 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(pki_free_port) && pki_make "$dir/pki" "$port" || exit 2
+# The bulk leaves go into index.txt before the responders read it: added
+# later, a responder that had not yet reloaded its index answered "unknown".
+pki_make_leaves "$dir/pki" "$port" 24 >/dev/null || exit 2
 ocsp_start "$dir/pki" "$port" --ndays 1 >/dev/null || exit 2
 pids+=("$OCSP_PID")
 port_ca=$(pki_free_port) &&
 ocsp_start "$dir/pki" "$port_ca" --ndays 1 --ca-signs >/dev/null || exit 2
 pids+=("$OCSP_PID")
-# A port nobody listens on: bind-and-close leaves it free; a responder
-# started later by another test could take it, which only turns a
-# "connect" failure into another failure, never into a pass.
-port_dead=$(pki_free_port) || exit 2
-
-pki_make_leaves "$dir/pki" "$port" 24 >/dev/null || exit 2
+# The port that must refuse connections is held by the test binary itself.
 
 crafted_make "$dir/pki" ecdsa "$dir/crafted" || exit 2
 fake() { # name mode [der]
@@ -67,7 +65,7 @@ done
 ocsp_fetch "$dir/pki" ecdsa "$dir/real-ca-ecdsa.der" "http://127.0.0.1:$port_ca" || exit 2
 
 mkdir -p "$dir/cache" "$dir/cache2"
-TERN_DIR=$dir TERN_PORT=$port TERN_PORT_CA=$port_ca TERN_PORT_DEAD=$port_dead \
+TERN_DIR=$dir TERN_PORT=$port TERN_PORT_CA=$port_ca \
 TERN_KEY_ECDSA=$(pki_key "$dir/pki/ecdsa.pem") \
 TERN_SHM_NAME="/tern-stapler-unit-$$" \
     "$bin"
