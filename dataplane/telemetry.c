@@ -4,6 +4,7 @@
  * worker table is set once before workers start: it is the only
  * process-wide state and is never written afterwards. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,65 +29,65 @@ static const char *const wk_names[] = {
 
 #define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+static const char *wk_name(unsigned i)
+{
+    return wk_names[i];
+}
+
+/* The sum over workers FIRST..LAST of the counter at byte offset OFF in
+ * struct worker_stats. */
+static uint64_t tel_sum(unsigned first, unsigned last, size_t off)
+{
+    uint64_t v = 0;
+    for (unsigned w = first; w <= last; w++)
+        v += LD(*(const uint64_t *)((const char *)&tel_workers[w]->stats + off));
+    return v;
+}
+
+/* The counter arrays of struct worker_stats, each with its names. */
+static const struct tel_group {
+    size_t off;
+    unsigned n;
+    const char *(*name)(unsigned i);
+    const char *prefix;
+} tel_groups[] = {
+    {offsetof(struct worker_stats, net), NET_CTR_MAX, net_ctr_name, ""},
+    {offsetof(struct worker_stats, wk), WK_CTR_MAX, wk_name, ""},
+    {offsetof(struct worker_stats, tcp), TCP_CNT_MAX, tcp_counter_name, "tcp_"},
+    {offsetof(struct worker_stats, proxy), PROXY_CTR_MAX, proxy_counter_name, "proxy_"},
+    {offsetof(struct worker_stats, tls), TLS_CTR_MAX, tls_counter_name, "tls_"},
+    {offsetof(struct worker_stats, tls_stream), TLS_STREAM_CTR_MAX, tls_stream_counter_name,
+     "tls_stream_"},
+};
+
+/* The single counters, under the names tools already read. */
+static const struct tel_scalar {
+    size_t off;
+    const char *name;
+} tel_scalars[] = {
+    {offsetof(struct worker_stats, busy_cycles), "busy_cycles"},
+    {offsetof(struct worker_stats, idle_cycles), "idle_cycles"},
+    {offsetof(struct worker_stats, loops), "loops"},
+    {offsetof(struct worker_stats, conns), "tcp_conns"},
+    {offsetof(struct worker_stats, pairs), "proxy_pairs"},
+    {offsetof(struct worker_stats, tls_conns), "tls_conns"},
+};
+
 /* Adds (sum over the chosen workers) every counter to d. */
 static void tel_fill(struct rte_tel_data *d, unsigned first, unsigned last)
 {
     char name[96];
-    for (unsigned i = 0; i < NET_CTR_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.net[i]);
-        rte_tel_data_add_dict_u64(d, net_ctr_name(i), v);
+    for (size_t g = 0; g < sizeof(tel_groups) / sizeof(tel_groups[0]); g++) {
+        const struct tel_group *tg = &tel_groups[g];
+        for (unsigned i = 0; i < tg->n; i++) {
+            snprintf(name, sizeof(name), "%s%s", tg->prefix, tg->name(i));
+            rte_tel_data_add_dict_u64(d, name,
+                                      tel_sum(first, last, tg->off + i * sizeof(uint64_t)));
+        }
     }
-    for (unsigned i = 0; i < WK_CTR_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.wk[i]);
-        rte_tel_data_add_dict_u64(d, wk_names[i], v);
-    }
-    for (unsigned i = 0; i < TCP_CNT_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.tcp[i]);
-        snprintf(name, sizeof(name), "tcp_%s", tcp_counter_name(i));
-        rte_tel_data_add_dict_u64(d, name, v);
-    }
-    for (unsigned i = 0; i < PROXY_CTR_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.proxy[i]);
-        snprintf(name, sizeof(name), "proxy_%s", proxy_counter_name(i));
-        rte_tel_data_add_dict_u64(d, name, v);
-    }
-    for (unsigned i = 0; i < TLS_CTR_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.tls[i]);
-        snprintf(name, sizeof(name), "tls_%s", tls_counter_name(i));
-        rte_tel_data_add_dict_u64(d, name, v);
-    }
-    for (unsigned i = 0; i < TLS_STREAM_CTR_MAX; i++) {
-        uint64_t v = 0;
-        for (unsigned w = first; w <= last; w++)
-            v += LD(tel_workers[w]->stats.tls_stream[i]);
-        snprintf(name, sizeof(name), "tls_stream_%s", tls_stream_counter_name(i));
-        rte_tel_data_add_dict_u64(d, name, v);
-    }
-    uint64_t busy = 0, idle = 0, loops = 0, conns = 0, pairs = 0, tls_conns = 0;
-    for (unsigned w = first; w <= last; w++) {
-        busy += LD(tel_workers[w]->stats.busy_cycles);
-        idle += LD(tel_workers[w]->stats.idle_cycles);
-        loops += LD(tel_workers[w]->stats.loops);
-        conns += LD(tel_workers[w]->stats.conns);
-        pairs += LD(tel_workers[w]->stats.pairs);
-        tls_conns += LD(tel_workers[w]->stats.tls_conns);
-    }
-    rte_tel_data_add_dict_u64(d, "busy_cycles", busy);
-    rte_tel_data_add_dict_u64(d, "idle_cycles", idle);
-    rte_tel_data_add_dict_u64(d, "loops", loops);
-    rte_tel_data_add_dict_u64(d, "tcp_conns", conns);
-    rte_tel_data_add_dict_u64(d, "proxy_pairs", pairs);
-    rte_tel_data_add_dict_u64(d, "tls_conns", tls_conns);
+    for (size_t k = 0; k < sizeof(tel_scalars) / sizeof(tel_scalars[0]); k++)
+        rte_tel_data_add_dict_u64(d, tel_scalars[k].name,
+                                  tel_sum(first, last, tel_scalars[k].off));
 }
 
 static int tel_stats(const char *cmd, const char *params,
