@@ -4,48 +4,11 @@
  * test is deterministic and needs no device. Small buffers force the proxy's
  * backpressure both ways; the client half-closes and the backend echoes and
  * closes, so half-close propagates both ways. */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "check.h"
-#include "dataplane/proxy/proxy.h"
-#include "dataplane/tcp/tcp.h"
+#include "../proxy/proxy_harness.h"
 
-#define A_CLI 0x0a000002u
-#define A_PRX 0x0a000001u
-#define A_BE 0x0a000003u
 #define PAYLOAD (256u * 1024u)
-#define MAXQ 4096
-
-struct pkt {
-    uint32_t src, dst;
-    uint16_t len;
-    uint8_t data[1600];
-};
-
-static struct pkt *q;
-static unsigned q_head, q_len;
-static uint64_t now = 1000000;
-
-static struct tcp_stack *st_cli, *st_prx, *st_be;
-static struct proxy *px;
-
-static int out(void *ctx, const struct tcp_seg_out *seg)
-{
-    (void)ctx;
-    if (q_len == MAXQ)
-        return -ENOBUFS;
-    struct pkt *p = &q[(q_head + q_len) % MAXQ];
-    int n = tcp_seg_out_write(seg, p->data, sizeof(p->data));
-    if (n < 0)
-        return n;
-    p->src = seg->laddr;
-    p->dst = seg->raddr;
-    p->len = (uint16_t)n;
-    q_len++;
-    return 0;
-}
 
 /* --- client: send PAYLOAD, half-close, read the echo ---------------------- */
 static uint8_t *sent_data, *echo_data;
@@ -135,45 +98,11 @@ static void b_closed(void *c, tcp_handle_t h, void *u, enum tcp_close_reason r)
 }
 
 /* --- proxy stack: events to the proxy ------------------------------------- */
-static int p_acc(void *c, tcp_handle_t lh, tcp_handle_t h, void *u) { (void)c; return proxy_on_accepted(px, lh, h, u); }
-static void p_con(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_connected(px, h, u); }
-static void p_rd(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_readable(px, h, u); }
-static void p_wr(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_writable(px, h, u); }
-static void p_pc(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_peer_closed(px, h, u); }
-static void p_cl(void *c, tcp_handle_t h, void *u, enum tcp_close_reason r) { (void)c; proxy_on_closed(px, h, u, r); }
-
-static struct tcp_stack *mk(const struct tcp_stack_ops *ops, uint16_t off)
-{
-    struct tcp_stack_params p = {.max_conns = 16, .sndbuf = 16384, .rcvbuf = 16384,
-                                 .eport_stride = 1, .eport_offset = 0,
-                                 .eport_min = (uint16_t)(40000 + off),
-                                 .eport_max = (uint16_t)(40100 + off)};
-    memset(p.secret, (int)off + 1, sizeof(p.secret));
-    char err[128];
-    struct tcp_stack *s = tcp_stack_create(&p, ops, NULL, err, sizeof(err));
-    CHECK(s != NULL);
-    return s;
-}
-
 static void run(unsigned rounds)
 {
     for (unsigned r = 0; r < rounds && !(cli_closed && proxy_active(px) == 0); r++) {
-        unsigned n = q_len;
-        for (unsigned i = 0; i < n && q_len > 0; i++) {
-            struct pkt *p = &q[q_head];
-            q_head = (q_head + 1) % MAXQ;
-            q_len--;
-            struct pkt copy = *p;
-            struct tcp_stack *dst = copy.dst == A_CLI ? st_cli : copy.dst == A_BE ? st_be : st_prx;
-            struct tcp_seg_in in = {.saddr = copy.src, .daddr = copy.dst,
-                                    .data = copy.data, .len = copy.len};
-            tcp_input(dst, &in, now);
-        }
-        now += 1000;
-        proxy_set_time(px, now);
-        tcp_timers_run(st_cli, now);
-        tcp_timers_run(st_prx, now);
-        tcp_timers_run(st_be, now);
+        harness_deliver(q_len); /* what was queued when the round began */
+        harness_tick();
     }
 }
 
@@ -189,9 +118,9 @@ int main(void)
     echo_data = calloc(1, PAYLOAD + 1);
     for (size_t i = 0; i < PAYLOAD; i++)
         sent_data[i] = (uint8_t)(i * 7 + (i >> 9));
-    st_cli = mk(&cops, 0);
-    st_prx = mk(&pops, 200);
-    st_be = mk(&bops, 400);
+    st_cli = harness_stack(&cops, 0, 16, 100);
+    st_prx = harness_stack(&pops, 200, 16, 100);
+    st_be = harness_stack(&bops, 400, 16, 100);
 
     char err[128];
     struct proxy_params pp = {.max_pairs = 4, .idle_timeout_us = 0, .local_addr = A_PRX};
