@@ -63,8 +63,13 @@ uint8_t tcp_opts_syn(const struct tcp_stack *st, const struct tcp_conn *c, uint8
 }
 
 /* Options of a non-SYN segment: timestamps, then SACK blocks for the
- * out-of-order ranges, the most recently changed first (RFC 2018 4). */
-static uint8_t opts_data(const struct tcp_conn *c, uint8_t *o, uint64_t now)
+ * out-of-order ranges, the most recently changed first (RFC 2018 4).
+ * SACK_ROOM is how many option bytes the segment has left for SACK: the
+ * MSS counts payload and timestamps only, so on a data segment the blocks
+ * must fit in what the payload leaves unused, or the packet exceeds the
+ * MTU and is dropped (and so is every retransmission while holes last). */
+static uint8_t opts_data(const struct tcp_conn *c, uint8_t *o, uint64_t now,
+                         uint32_t sack_room)
 {
     uint8_t n = 0;
     if (c->ts_ok) {
@@ -72,8 +77,11 @@ static uint8_t opts_data(const struct tcp_conn *c, uint8_t *o, uint64_t now)
         put32(o + n, tcp_ts_now(now)); n += 4;
         put32(o + n, c->ts_recent); n += 4;
     }
-    if (c->sack_ok && c->n_ooo) {
+    unsigned fit = sack_room >= 12 ? (sack_room - 4) / 8 : 0;
+    if (c->sack_ok && c->n_ooo && fit > 0) {
         unsigned max = c->ts_ok ? 3 : 4;
+        if (max > fit)
+            max = fit;
         unsigned nb = c->n_ooo < max ? c->n_ooo : max;
         o[n++] = 1; o[n++] = 1; o[n++] = 5; o[n++] = (uint8_t)(2 + 8 * nb);
         unsigned first = c->ooo_last < c->n_ooo ? c->ooo_last : 0;
@@ -127,7 +135,7 @@ void tcp_send_segment(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq, ui
     if (flags & TCP_FLAG_SYN)
         o.opt_len = tcp_opts_syn(st, c, o.opt, tcp_ts_now(now));
     else if (!(flags & TCP_FLAG_RST))
-        o.opt_len = opts_data(c, o.opt, now);
+        o.opt_len = opts_data(c, o.opt, now, len < eff_mss(c) ? eff_mss(c) - len : 0);
     if (len) {
         uint32_t off = seq & st->snd_mask;
         uint32_t first = st->p.sndbuf - off;

@@ -71,6 +71,9 @@ struct net {
     uint32_t oracle_isn[2];
     unsigned oracle_bad;
     unsigned blackholed;
+    uint16_t mss[2]; /* each stack's own MSS: no segment it sends may carry
+                      * more payload + options than this (else it would
+                      * exceed the path MTU on a real link) */
 };
 
 static inline uint32_t net_rand(struct net *n)
@@ -144,6 +147,9 @@ static inline int cb_output(void *ctx, const struct tcp_seg_out *o)
         return -EINVAL;
     if (tcp_checksum(o->laddr, o->raddr, buf, (size_t)len) != 0)
         n->bad_csum++;
+    uint32_t payload = o->payload_len[0] + o->payload_len[1];
+    if (payload > 0 && !(o->flags & TCP_FLAG_SYN))
+        CHECK(payload + o->opt_len <= n->mss[a->id]);
     if (n->oracle[a->id]) {
         /* debugging aid: every payload byte must match the source */
         if (o->flags & TCP_FLAG_SYN)
@@ -303,6 +309,7 @@ static inline void net_init(struct net *n, const struct tcp_stack_params *pa,
         n->app[i].h = TCP_HANDLE_INVALID;
         n->app[i].auto_read = true;
         const struct tcp_stack_params *p = i == 0 ? pa : pb;
+        n->mss[i] = p && p->mss ? p->mss : 1460; /* tcp_stack_create's default */
         n->st[i] = tcp_stack_create(p ? p : &d, &net_ops, &n->app[i], err, sizeof(err));
         if (!n->st[i])
             fprintf(stderr, "tcp_stack_create: %s\n", err);
