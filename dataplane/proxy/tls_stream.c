@@ -444,31 +444,42 @@ static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
     }
     if (tls_conn_state(s->c) == TLS_CONN_HANDSHAKE)
         return 0; /* kicked when the handshake is over */
-    ssize_t space = tcp_send_space(st, h);
-    if (space < 0)
-        return space;
-    ssize_t budget = space - (ssize_t)((space / TS_RECORD_MAX + 1) *
-                                       TS_RECORD_OVERHEAD);
-    if (budget <= 0 || (size_t)budget < len) {
-        /* Refusing part: TCP raises its writable event only after a short
-         * tcp_send, which this never makes; poll watches the space. */
+    /* Encrypt record by record into the tls_conn's output (one record and
+     * a bit), flushing each onto TCP, while TCP's free send space holds
+     * the ciphertext. */
+    size_t done = 0;
+    while (done < len) {
+        ssize_t space = tcp_send_space(st, h);
+        if (space < 0)
+            return done > 0 ? (ssize_t)done : space;
+        ssize_t budget = space - (ssize_t)((space / TS_RECORD_MAX + 1) *
+                                           TS_RECORD_OVERHEAD);
+        if (budget <= 0)
+            break;
+        size_t take = len - done < (size_t)budget ? len - done : (size_t)budget;
+        ssize_t k = tls_conn_write(s->c, (const uint8_t *)data + done, take);
+        if (k == -EPROTO) {
+            ts_fail(s);
+            return (ssize_t)len;
+        }
+        if (k < 0)
+            return done > 0 ? (ssize_t)done : k;
+        done += (size_t)k;
+        rc = ts_flush(s);
+        if (rc < 0)
+            return done > 0 ? (ssize_t)done : rc;
+        if (k == 0 || rc > 0)
+            break; /* the output is full or TCP took less than it had */
+    }
+    if (done < len) {
+        /* A short send: TCP raises its writable event only after a short
+         * tcp_send, which this avoids making; poll watches the space and
+         * kicks the proxy, whatever stopped this one (TCP's space, the
+         * tls_conn's output buffer). */
         s->want_space = true;
         ts_attention(s);
-        if (budget <= 0)
-            return 0;
     }
-    size_t take = len < (size_t)budget ? len : (size_t)budget;
-    ssize_t k = tls_conn_write(s->c, data, take);
-    if (k == -EPROTO) {
-        ts_fail(s);
-        return (ssize_t)len;
-    }
-    if (k < 0)
-        return k;
-    rc = ts_flush(s);
-    if (rc < 0)
-        return rc;
-    return k;
+    return (ssize_t)done;
 }
 
 static int ts_shutdown(void *state, struct tcp_stack *st, tcp_handle_t h,

@@ -70,6 +70,12 @@ dp_net_up() {
     # The kernel would leave TCP checksums partial (veth offload); the
     # dataplane checks every checksum, so make the kernel compute them.
     ip netns exec "$NS_CLI" ethtool -K "$IF_CLI" tx off >/dev/null
+    # Debugging: TERN_TEST_PCAP=1 KEEP_LOGS=1 keeps the client side's packets.
+    if [ "${TERN_TEST_PCAP:-0}" = 1 ] && command -v tcpdump >/dev/null; then
+        ip netns exec "$NS_CLI" tcpdump -i "$IF_CLI" -s 128 -U -w "$WORKDIR/cli.pcap" \
+            >/dev/null 2>&1 &
+        BG_PIDS+=($!)
+    fi
 }
 
 # dp_start [extra tern args...]: starts tern-dataplane with one lcore and one

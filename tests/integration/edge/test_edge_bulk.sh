@@ -33,7 +33,11 @@ for i in $(seq 20); do
 done
 okc=0
 for i in $(seq 20); do
-    wait "${pids[$((i - 1))]}" && grep -q "SHA-256 equal" "$W/conc-$i.out" && okc=$((okc + 1))
+    if wait "${pids[$((i - 1))]}" && grep -q "SHA-256 equal" "$W/conc-$i.out"; then
+        okc=$((okc + 1))
+    else
+        log "concurrent echo $i failed: $(tail -n 3 "$W/conc-$i.out")"
+    fi
 done
 check_eq "20 concurrent 256 KiB echoes intact" "$okc" 20
 check "bytes counted both ways" test "$(stat_of proxy_bytes_to_client)" -ge $((3 * 2097152 + 20 * 262144))
