@@ -55,12 +55,14 @@ static void p_wr(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_writable(
 static void p_pc(void *c, tcp_handle_t h, void *u) { (void)c; proxy_on_peer_closed(px, h, u); }
 static void p_cl(void *c, tcp_handle_t h, void *u, enum tcp_close_reason r) { (void)c; proxy_on_closed(px, h, u, r); }
 
-/* A stack with 16 KiB buffers, MAX_CONNS connections and PORTS ephemeral
- * ports from 40000 + OFF (OFF also seeds its secret). */
-static struct tcp_stack *harness_stack(const struct tcp_stack_ops *ops, uint16_t off,
-                                       uint32_t max_conns, uint16_t ports)
+/* A stack with SNDBUF and RCVBUF bytes of buffer per connection (powers of
+ * 2), MAX_CONNS connections and PORTS ephemeral ports from 40000 + OFF (OFF
+ * also seeds its secret). */
+static struct tcp_stack *harness_stack_bufs(const struct tcp_stack_ops *ops, uint16_t off,
+                                            uint32_t max_conns, uint16_t ports,
+                                            uint32_t sndbuf, uint32_t rcvbuf)
 {
-    struct tcp_stack_params p = {.max_conns = max_conns, .sndbuf = 16384, .rcvbuf = 16384,
+    struct tcp_stack_params p = {.max_conns = max_conns, .sndbuf = sndbuf, .rcvbuf = rcvbuf,
                                  .eport_stride = 1, .eport_offset = 0,
                                  .eport_min = (uint16_t)(40000 + off),
                                  .eport_max = (uint16_t)(40000 + ports + off)};
@@ -69,6 +71,13 @@ static struct tcp_stack *harness_stack(const struct tcp_stack_ops *ops, uint16_t
     struct tcp_stack *s = tcp_stack_create(&p, ops, NULL, err, sizeof(err));
     CHECK(s != NULL);
     return s;
+}
+
+/* The same with 16 KiB buffers. */
+static inline struct tcp_stack *harness_stack(const struct tcp_stack_ops *ops, uint16_t off,
+                                              uint32_t max_conns, uint16_t ports)
+{
+    return harness_stack_bufs(ops, off, max_conns, ports, 16384, 16384);
 }
 
 /* Delivers up to MAX queued segments, oldest first, to their stack
