@@ -138,6 +138,7 @@ struct cli {
     uint32_t seed;
     uint64_t size;
     bool reading;       /* reads TCP (false: its window closes) */
+    unsigned read_every; /* > 1: reads TCP only one ms in this many */
     bool torn;          /* after the request: half a record, then RST */
     bool linger;        /* raw: never close, wait for the proxy's reset */
     const char *raw;    /* raw: bytes sent instead of a ClientHello */
@@ -242,7 +243,8 @@ static void cli_tear(struct cli *c)
 
 static void cli_step(struct cli *c)
 {
-    if (c->reading && !c->got_fin) {
+    if (c->reading && !c->got_fin &&
+        (c->read_every <= 1 || (now / 1000) % c->read_every == 0)) {
         for (int i = 0; i < 16; i++) {
             uint8_t buf[CHUNK];
             ssize_t r = tcp_recv(st_cli, c->h, buf, sizeof(buf), now);
@@ -604,6 +606,25 @@ static void kick(void *arg, tcp_handle_t h)
     proxy_on_writable(px, h, u);
 }
 
+/* tls_stream_ops with its send observed (the filter itself runs
+ * unchanged): how often the proxy offered more plaintext than the
+ * tls_conn's output holds while TCP had room for all of it, encrypted; the
+ * case that stalled before 837893c. */
+static struct proxy_stream_ops obs_ops;
+static uint64_t n_sends, n_big_sends, max_send_len;
+
+static ssize_t obs_send(void *state, struct tcp_stack *st, tcp_handle_t h, const void *data,
+                        size_t len, uint64_t t)
+{
+    ssize_t space = tcp_send_space(st, h);
+    n_sends++;
+    if (len > max_send_len)
+        max_send_len = len;
+    if (len > TLS_OUT_BUF && space > 0 && (size_t)space >= len + (len / 16384 + 1) * 64)
+        n_big_sends++;
+    return tls_stream_ops.send(state, st, h, data, len, t);
+}
+
 static uint64_t next_deadline;
 
 /* Client and backend stacks with 64 KiB buffers; the proxy's stack with
@@ -619,7 +640,9 @@ static void world_up(uint32_t prx_buf)
     memset(clis, 0, sizeof(clis));
     memset(bes, 0, sizeof(bes));
     n_bes = 0;
-    n_kicks = 0;
+    n_kicks = n_sends = n_big_sends = max_send_len = 0;
+    obs_ops = tls_stream_ops;
+    obs_ops.send = obs_send;
     st_cli = harness_stack_bufs(&cops, 0, 64, 1000, 64 * KIB, 64 * KIB);
     st_prx = harness_stack_bufs(&pops, 2000, 64, 1000, prx_buf, prx_buf);
     st_be = harness_stack_bufs(&bops, 4000, 64, 1000, 64 * KIB, 64 * KIB);
@@ -631,7 +654,7 @@ static void world_up(uint32_t prx_buf)
     CHECK(core != NULL);
     tls_stream_set_time(core, now);
     struct proxy_listener_cfg l = {.addr = A_PRX, .port = VIP_PORT, .n_backends = 1,
-                                   .client_ops = &tls_stream_ops,
+                                   .client_ops = &obs_ops,
                                    .client_ops_ctx = tls_stream_listener_ctx(core, 0)};
     l.backends[0] = (struct proxy_backend){.addr = A_BE, .port = BE_PORT};
     CHECK_EQ_INT(proxy_add_listener(px, &l), 0);
@@ -819,6 +842,7 @@ static void check_clean(const struct cli *c, const char *what)
 
 /* Backend -> client bulk: the client asks, then sends nothing more; the
  * backend sends SIZE bytes and closes. */
+static unsigned bulk_read_every;
 static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
 {
     char what[96];
@@ -826,8 +850,11 @@ static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
              (unsigned long long)size, prx_buf / KIB,
              max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
     world_up(prx_buf);
+    uint64_t t0 = now;
     uint64_t hs12 = tctr(TLS_CTR_HS_FULL_TLS12), hs13 = tctr(TLS_CTR_HS_FULL_TLS13);
     struct cli *c = cli_open(M_SEND, size, max_version);
+    if (c != NULL)
+        c->read_every = bulk_read_every;
     bool ok = run(what, NULL);
     if (known_bug_stall(ok, prx_buf, what)) {
         world_down();
@@ -849,8 +876,54 @@ static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_bytes_to_backend), REQ_LEN);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_failed_closed), 0);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 1);
-    fprintf(stderr, "%s: %s at %llu ms, %llu kicks\n", what, ok ? "done" : "FAILED",
-            (unsigned long long)(now / 1000), (unsigned long long)n_kicks);
+    fprintf(stderr, "%s: %s in %llu ms, %llu kicks, %llu sends, longest %llu\n", what,
+            ok ? "done" : "FAILED", (unsigned long long)((now - t0) / 1000),
+            (unsigned long long)n_kicks, (unsigned long long)n_sends,
+            (unsigned long long)max_send_len);
+    world_down();
+}
+
+/* The client waits until the backend has sent everything and closed, with
+ * every buffer on the way full, then reads it all at once: the proxy's TCP
+ * send space opens wide in one batch of ACKs while the backend's last bytes
+ * (more than the tls_conn's 20 KiB output) wait in the proxy's receive
+ * buffer, and no backend event will come again. Before 837893c the filter
+ * took 20 KiB of such a send, asked for no kick, and the rest stayed there. */
+static void t_burst(uint32_t prx_buf, uint64_t size, int max_version)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "burst read of %llu B, proxy buffers %u KiB, %s",
+             (unsigned long long)size, prx_buf / KIB,
+             max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+    world_up(prx_buf);
+    struct cli *c = cli_open(M_SEND, size, max_version);
+    if (c == NULL) {
+        world_down();
+        return;
+    }
+    /* The handshake needs reading; after it the client reads nothing. */
+    for (int i = 0; i < 200 && !c->req_sent; i++) {
+        c->reading = !c->hs_done;
+        step();
+    }
+    c->reading = false;
+    CHECK(c->req_sent);
+    for (int i = 0; i < 300; i++)
+        step(); /* every buffer on the way fills; timers and poll settle */
+    uint64_t t0 = now;
+    c->reading = true;
+    bool ok = run(what, NULL);
+    if (known_bug_stall(ok, prx_buf, what)) {
+        world_down();
+        return;
+    }
+    CHECK(ok);
+    check_clean(c, what);
+    CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_completed), 1);
+    fprintf(stderr, "%s: %s in %llu ms, %llu sends larger than the tls_conn's output "
+            "while TCP had room, %llu kicks\n", what, ok ? "done" : "FAILED",
+            (unsigned long long)((now - t0) / 1000), (unsigned long long)n_big_sends,
+            (unsigned long long)n_kicks);
     world_down();
 }
 
@@ -894,8 +967,10 @@ static void t_backpressure(uint32_t prx_buf)
     snprintf(what, sizeof(what), "backpressure, proxy buffers %u KiB", prx_buf / KIB);
     world_up(prx_buf);
     struct cli *c = bp_cli = cli_open(M_SEND, size, 0);
-    if (c == NULL)
+    if (c == NULL) {
+        world_down();
         return;
+    }
     CHECK(run(what, bp_handshaken));
     c->reading = false;
     for (int i = 0; i < 3000; i++)
@@ -1105,6 +1180,24 @@ int main(int argc, char **argv)
     for (unsigned b = 0; b < 2; b++)
         for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
             t_bulk(bufs[b], sizes[s], TLS1_2_VERSION);
+    /* Burst reads: sizes around what the buffers on the way hold, so the
+     * backend is done before the client reads; 288 KiB with 128 KiB
+     * buffers (TLS 1.3) is the one that stalled the code before 837893c
+     * in this harness. The sweep must have made the proxy offer the filter
+     * more than the tls_conn's output while TCP had room (else it tests
+     * nothing of that fix). */
+    uint64_t big = 0;
+    for (uint64_t sz = 192 * KIB; sz <= 640 * KIB; sz += 32 * KIB) {
+        t_burst(64 * KIB, sz, 0);
+        big += n_big_sends;
+        t_burst(128 * KIB, sz, 0);
+        big += n_big_sends;
+        t_burst(128 * KIB, sz, TLS1_2_VERSION);
+        big += n_big_sends;
+    }
+    fprintf(stderr, "burst reads: %llu sends of more than the tls_conn's output "
+            "while TCP had room\n", (unsigned long long)big);
+    CHECK(big > 0);
     t_echo(16 * KIB, 2 * MIB, 0);
     t_echo(64 * KIB, 2 * MIB, TLS1_2_VERSION);
     t_backpressure(64 * KIB);
