@@ -822,6 +822,8 @@ static void report_stall(const char *what, unsigned iters)
  * the sender's persist timer fires, which it will: that wait is not a
  * stall of the filter, and the run goes on (MAX_ITERS still bounds it) so
  * every byte is still checked; the delay is reported as a KNOWN BUG. */
+static unsigned stall_ms = STALL_MS;
+
 static bool run(const char *what, bool (*stop)(void))
 {
     uint64_t mark = progress_mark();
@@ -844,7 +846,7 @@ static bool run(const char *what, bool (*stop)(void))
             still = 0;
         } else if (tcp_stuck_ms > 0) {
             still = 0; /* waiting for the persist timer */
-        } else if (++still == STALL_MS) {
+        } else if (++still == stall_ms) {
             report_stall(what, it);
             return false;
         }
@@ -1220,6 +1222,37 @@ static void t_garbage(bool http, bool linger)
     world_down();
 }
 
+/* A client that connects and says nothing: its handshake deadline (10 s
+ * by default) fails it with a FIN, counted as a timeout; a download next
+ * to it is not disturbed. */
+static void t_silent(void)
+{
+    const char *what = "silent client (handshake deadline)";
+    world_up(64 * KIB);
+    uint64_t t0 = now, timeouts0 = tctr(TLS_CTR_FAILED_BASE + TLS_REASON_TIMEOUT);
+    struct cli *good = cli_open(M_SEND, 1 * MIB, 0);
+    struct cli *bad = cli_open_raw("", 0, false);
+    stall_ms = 15000; /* nothing moves until the deadline */
+    bool ok = run(what, NULL);
+    stall_ms = STALL_MS;
+    CHECK(ok);
+    if (good != NULL)
+        check_clean(good, what);
+    if (bad != NULL) {
+        CHECK(bad->got_fin && bad->closed);
+        CHECK_EQ_INT(bad->reason, TCP_CLOSE_NORMAL);
+    }
+    /* Deadlines are checked every 10 ms, like dp_tls does. */
+    CHECK(now - t0 >= 10000000);
+    CHECK(now - t0 < 10100000);
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_timeouts), 1);
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_failed_closed), 1);
+    CHECK_EQ_INT(tctr(TLS_CTR_FAILED_BASE + TLS_REASON_TIMEOUT), timeouts0 + 1);
+    fprintf(stderr, "%s: %s in %llu ms, %zu bytes back\n", what, ok ? "done" : "FAILED",
+            (unsigned long long)((now - t0) / 1000), bad ? bad->raw_rx_len : 0);
+    world_down();
+}
+
 /* A record torn in the middle, then a reset: the pair is aborted, the
  * backend reset, the TLS state freed; a download next to it finishes. */
 static void t_torn(void)
@@ -1345,6 +1378,7 @@ int main(int argc, char **argv)
     t_backpressure(64 * KIB);
     t_garbage(true, false);
     t_garbage(false, true);
+    t_silent();
     t_torn();
     t_many(16 * KIB);
     t_many(64 * KIB);
