@@ -17,6 +17,10 @@
  * when every connection closed, or fails with a "STALL" line when nothing
  * moved for STALL_MS simulated milliseconds.
  *
+ * Two bugs outside this test are recognised by their signature, reported
+ * on a "KNOWN BUG:" line and skipped so the suite stays green (see
+ * known_bug_stall and tcp_stuck_ms); TERN_TEST_STRICT=1 makes them fail.
+ *
  * Argument 1: tls_stream_mkpki.sh (makes the PKI at test time). */
 #include <errno.h>
 #include <stdio.h>
@@ -626,6 +630,7 @@ static ssize_t obs_send(void *state, struct tcp_stack *st, tcp_handle_t h, const
 }
 
 static uint64_t next_deadline;
+
 /* KNOWN BUG (dataplane/tcp, not the filter): an active open never sets
  * rcv_adv from the peer's ISN (tcp_input.c's SYN-SENT path sets rcv_nxt but
  * leaves the rcv_adv its SYN advertised, 0 + 65535). When the peer's ISN
@@ -638,8 +643,9 @@ static uint64_t next_deadline;
  * connection is one. Which hops suffer depends on the ISNs (here on the
  * simulated clock), so every step looks at both ends of every hop for the
  * signature: the receiver has room for several segments while the sender
- * still sees a window below one segment with bytes queued. Checks skipped
- * for it say "KNOWN BUG:"; TERN_TEST_STRICT=1 makes them fail. */
+ * still sees a window below one segment with bytes queued. run() waits
+ * such pauses out (the persist timer ends them) and says "KNOWN BUG:";
+ * every byte is still checked; only time budgets are then not held. */
 static unsigned tcp_stuck_ms, tcp_max_stuck_ms;
 static bool strict;              /* TERN_TEST_STRICT=1: known bugs fail */
 static unsigned known_bug_hits;  /* cases a known bug spoiled */
@@ -837,6 +843,8 @@ static bool run(const char *what, bool (*stop)(void))
                 fprintf(stderr, "KNOWN BUG: %s: a TCP receiver had room but sent no window "
                         "update for up to %u ms (tcp: an active open's rcv_adv is never "
                         "set from the peer's ISN); finished late\n", what, tcp_max_stuck_ms);
+                if (strict)
+                    CHECK(tcp_max_stuck_ms < 50);
             }
             return true;
         }
@@ -977,10 +985,16 @@ static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_bytes_to_backend), REQ_LEN);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_failed_closed), 0);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 1);
-    fprintf(stderr, "%s: %s in %llu ms, %llu kicks, %llu sends, longest %llu\n", what,
+    /* A figure, not a check: the client stack receives only from the
+     * proxy, so this is the ciphertext per segment the proxy sends. */
+    const struct tcp_counters *cc = tcp_stack_counters(st_cli);
+    uint64_t segs = cc->c[TCP_CNT_SEG_IN], bytes = cc->c[TCP_CNT_BYTES_IN];
+    fprintf(stderr, "%s: %s in %llu ms, %llu kicks, %llu sends, longest %llu; "
+            "%llu segments to the client, %llu B each on average\n", what,
             ok ? "done" : "FAILED", (unsigned long long)((now - t0) / 1000),
             (unsigned long long)n_kicks, (unsigned long long)n_sends,
-            (unsigned long long)max_send_len);
+            (unsigned long long)max_send_len, (unsigned long long)segs,
+            (unsigned long long)(segs > 0 ? bytes / segs : 0));
     world_down();
 }
 
