@@ -145,6 +145,8 @@ struct cli {
     unsigned read_every; /* > 1: reads TCP only one ms in this many */
     bool torn;          /* after the request: half a record, then RST */
     bool close_early;   /* close_notify and FIN right after the request */
+    uint64_t reneg_at;  /* > 0: asks to renegotiate once this much arrived */
+    bool reneg_sent;
     bool linger;        /* raw: never close, wait for the proxy's reset */
     const char *raw;    /* raw: bytes sent instead of a ClientHello */
     size_t raw_len;
@@ -304,6 +306,11 @@ static void cli_step(struct cli *c)
             break;
         }
     }
+    if (c->reneg_at > 0 && !c->reneg_sent && c->rx_got >= c->reneg_at) {
+        c->reneg_sent = true;
+        CHECK_EQ_INT(SSL_renegotiate(c->ssl), 1);
+        (void)SSL_do_handshake(c->ssl); /* its ClientHello goes out */
+    }
     /* Echo: keep sending while reading, with at most 64 KiB unsent. */
     while (c->hs_done && c->mode == M_ECHO && c->tx_done < c->size &&
            !c->sent_close_notify && cli_unsent(c) < 64 * KIB) {
@@ -322,6 +329,10 @@ static void cli_step(struct cli *c)
         (void)SSL_shutdown(c->ssl);
     }
     cli_flush(c);
+    if (c->ssl_failed && c->got_fin && !c->sent_fin) {
+        c->sent_fin = true; /* an alert and a FIN came: close too */
+        CHECK_EQ_INT(tcp_shutdown(st_cli, c->h, now), 0);
+    }
     if (c->sent_close_notify && !c->sent_fin && cli_unsent(c) == 0) {
         c->sent_fin = true;
         CHECK_EQ_INT(tcp_shutdown(st_cli, c->h, now), 0);
@@ -634,6 +645,7 @@ static ssize_t obs_send(void *state, struct tcp_stack *st, tcp_handle_t h, const
 }
 
 static uint64_t next_deadline;
+static unsigned core_streams = MAXCLI; /* TLS states of the filter's core */
 
 /* KNOWN BUG (dataplane/tcp, not the filter): an active open never sets
  * rcv_adv from the peer's ISN (tcp_input.c's SYN-SENT path sets rcv_nxt but
@@ -711,7 +723,7 @@ static void world_up(uint32_t prx_buf)
     struct proxy_params pp = {.max_pairs = MAXCLI, .local_addr = A_PRX};
     px = proxy_create(&pp, st_prx, err, sizeof(err));
     CHECK(px != NULL);
-    core = tls_stream_core_new(tw, MAXCLI, kick, NULL, err, sizeof(err));
+    core = tls_stream_core_new(tw, core_streams, kick, NULL, err, sizeof(err));
     CHECK(core != NULL);
     tls_stream_set_time(core, now);
     struct proxy_listener_cfg l = {.addr = A_PRX, .port = VIP_PORT, .n_backends = 1,
@@ -1315,6 +1327,75 @@ static void t_silent(void)
     world_down();
 }
 
+/* A TLS 1.2 client asks to renegotiate in the middle of a download: the
+ * filter fails the connection (alert, FIN), drops what the backend still
+ * sends (counted), and the pair ends; a download next to it finishes. */
+static void t_renegotiation(void)
+{
+    const char *what = "renegotiation mid-download";
+    world_up(64 * KIB);
+    uint64_t reneg0 = tctr(TLS_CTR_FAILED_BASE + TLS_REASON_RENEGOTIATION);
+    struct cli *good = cli_open(M_SEND, 1 * MIB, 0);
+    struct cli *bad = cli_open(M_SEND, 1 * MIB, TLS1_2_VERSION);
+    if (bad != NULL)
+        bad->reneg_at = 100 * KIB;
+    bool ok = run(what, NULL);
+    CHECK(ok);
+    if (good != NULL)
+        check_clean(good, what);
+    if (bad != NULL) {
+        CHECK(bad->reneg_sent);
+        CHECK(bad->ssl_failed);   /* the client read the server's alert */
+        CHECK(bad->got_fin && bad->closed);
+        CHECK(bad->rx_bad_at == UINT64_MAX);
+        CHECK(bad->rx_got >= 100 * KIB && bad->rx_got < bad->size);
+    }
+    CHECK_EQ_INT(tctr(TLS_CTR_FAILED_BASE + TLS_REASON_RENEGOTIATION), reneg0 + 1);
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_failed_closed), 1);
+    CHECK(sctr(TLS_STREAM_CTR_dropped_to_failed) > 0);
+    CHECK_EQ_INT(proxy_active(px), 0);
+    fprintf(stderr, "%s: %s at %llu ms, %llu bytes before the failure, %llu dropped\n",
+            what, ok ? "done" : "FAILED", (unsigned long long)(now / 1000),
+            bad ? (unsigned long long)bad->rx_got : 0ULL,
+            (unsigned long long)sctr(TLS_STREAM_CTR_dropped_to_failed));
+    world_down();
+}
+
+/* More clients than the filter has TLS states: the one too many is reset
+ * (counted); once the others are done, their states serve a new client. */
+static void t_pool(void)
+{
+    const char *what = "TLS states exhausted";
+    core_streams = 2;
+    world_up(64 * KIB);
+    core_streams = MAXCLI;
+    struct cli *a = cli_open(M_SEND, 256 * KIB, 0);
+    struct cli *b = cli_open(M_SEND, 256 * KIB, TLS1_2_VERSION);
+    struct cli *c = cli_open(M_SEND, 256 * KIB, 0);
+    bool ok = run(what, NULL);
+    CHECK(ok);
+    if (a != NULL)
+        check_clean(a, what);
+    if (b != NULL)
+        check_clean(b, what);
+    if (c != NULL) {
+        CHECK(c->closed && c->reason == TCP_CLOSE_RESET);
+        CHECK(!c->hs_done);
+        CHECK_EQ_INT(c->rx_got, 0);
+    }
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_refused_pool), 1);
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 2);
+    CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_refused_connect), 1);
+    struct cli *d = cli_open(M_SEND, 64 * KIB, 0);
+    CHECK(run(what, NULL));
+    if (d != NULL)
+        check_clean(d, what);
+    CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 3);
+    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
+            (unsigned long long)(now / 1000));
+    world_down();
+}
+
 /* A record torn in the middle, then a reset: the pair is aborted, the
  * backend reset, the TLS state freed; a download next to it finishes. */
 static void t_torn(void)
@@ -1443,6 +1524,8 @@ int main(int argc, char **argv)
     t_garbage(true, false);
     t_garbage(false, true);
     t_silent();
+    t_renegotiation();
+    t_pool();
     t_torn();
     t_many(16 * KIB);
     t_many(64 * KIB);
