@@ -589,7 +589,14 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
             space = tcp_send_space(s->st, s->h);
         }
         if (s->want_space) {
-            if (space < (ssize_t)TS_ROOM && !s->shut_done) {
+            /* A record's worth of room, or half the buffer when the whole
+             * buffer is not much more than a record: never a threshold
+             * the free space cannot reach. */
+            ssize_t room = TS_ROOM;
+            ssize_t half = (ssize_t)(tcp_stack_sndbuf(s->st) / 2);
+            if (half < room)
+                room = half;
+            if (space < room && !s->shut_done) {
                 ts_attention(s);
                 if (!s->kick)
                     continue;

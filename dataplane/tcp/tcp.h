@@ -118,6 +118,9 @@ ssize_t tcp_send(struct tcp_stack *st, tcp_handle_t h, const void *data,
 /* Free bytes in the send buffer, or -EBADF. */
 ssize_t tcp_send_space(const struct tcp_stack *st, tcp_handle_t h);
 
+/* The per-connection send buffer size, bytes (the stack's parameter). */
+uint32_t tcp_stack_sndbuf(const struct tcp_stack *st);
+
 /* Copy up to len received in-order bytes into buf and consume them. Returns
  * the count (>0), 0 when nothing is buffered yet, -ESHUTDOWN when the peer
  * sent FIN and every byte has been read (end of stream), -ECONNRESET after

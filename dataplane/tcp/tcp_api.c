@@ -100,6 +100,11 @@ ssize_t tcp_send_space(const struct tcp_stack *st, tcp_handle_t h)
     return st->p.sndbuf - c->sb_len;
 }
 
+uint32_t tcp_stack_sndbuf(const struct tcp_stack *st)
+{
+    return st->p.sndbuf;
+}
+
 static ssize_t readable(const struct tcp_conn *c)
 {
     if (c->rb_len)

@@ -258,6 +258,11 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
     }
     c->irs = h->seq;
     c->rcv_nxt = c->rcv_rd = h->seq + 1;
+    /* Our SYN advertised a window before the peer's sequence space was
+     * known: its right edge means nothing here. Without this, for about
+     * half of the peer's ISNs, a window reopening after a full buffer
+     * looked already advertised and no window update went out. */
+    c->rcv_adv = c->rcv_nxt;
     c->mss = clamp_mss(st, h);
     c->ws_ok = c->ws_ok && h->has_wscale;
     c->snd_wscale = c->ws_ok ? (h->wscale > 14 ? 14 : h->wscale) : 0;

@@ -51,6 +51,7 @@ struct tls_conn *tls_conn_accept(struct tls_worker *w, unsigned listener,
     c->reason = TLS_REASON_NONE;
     c->stapled = false;
     c->renegotiation = false;
+    c->peer_closed = false;
     c->in_use = true;
     return c;
 }
@@ -140,9 +141,13 @@ static int ssl_failure(struct tls_conn *c, int ret)
     case SSL_ERROR_WANT_WRITE:
         return 0;
     case SSL_ERROR_ZERO_RETURN:
+        /* The client's close_notify ends its direction only: TLS 1.3
+         * (RFC 8446 6.1) lets us go on sending, and a client that
+         * half-closes after its request waits for the answer. */
         ERR_clear_error();
-        tls_count(c->w, TLS_CTR_CONN_CLOSED_BY_PEER);
-        c->state = TLS_CONN_CLOSED;
+        if (!c->peer_closed)
+            tls_count(c->w, TLS_CTR_CONN_CLOSED_BY_PEER);
+        c->peer_closed = true;
         return -EPIPE;
     default: {
         enum tls_reason r = classify_error();
@@ -202,6 +207,8 @@ ssize_t tls_conn_feed(struct tls_conn *c, const void *ct, size_t len)
     int rc = check_usable(c);
     if (rc < 0)
         return rc;
+    if (c->peer_closed)
+        return -EPIPE; /* nothing may follow close_notify */
     struct tls_buf *in = &c->in;
     if (in->head > 0 && in->cap - in->tail < len) {
         memmove(in->data, in->data + in->head, in->tail - in->head);
@@ -227,6 +234,8 @@ ssize_t tls_conn_read(struct tls_conn *c, void *pt, size_t cap)
     int rc = check_usable(c);
     if (rc < 0)
         return rc;
+    if (c->peer_closed)
+        return -EPIPE;
     if (c->state == TLS_CONN_HANDSHAKE) {
         rc = handshake_step(c);
         if (rc < 0 || c->state == TLS_CONN_HANDSHAKE)

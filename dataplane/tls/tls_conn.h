@@ -44,7 +44,8 @@ ssize_t tls_conn_read(struct tls_conn *c, void *pt, size_t cap);
 
 /* Encrypts plaintext from the backend: takes as many of LEN bytes as fit,
  * encrypted, in the output buffer (all at once, never partly buffered
- * inside OpenSSL, so a retry may pass any bytes).
+ * inside OpenSSL, so a retry may pass any bytes). The client's close_notify
+ * ends only its direction: writing goes on until tls_conn_shutdown.
  * Returns bytes taken (0: handshake not done or output full: pull first),
  * -EPROTO (failed), -EPIPE (closed). */
 ssize_t tls_conn_write(struct tls_conn *c, const void *pt, size_t len);

@@ -89,6 +89,7 @@ struct tls_conn {
     uint8_t reason;  /* enum tls_reason */
     bool stapled;
     bool renegotiation; /* set by the info callback */
+    bool peer_closed;   /* close_notify received: reads end, writes go on */
     bool in_use;
     struct tls_conn *next_free;
 };

@@ -468,10 +468,22 @@ static void test_established_input(void)
         SSL_shutdown(cl.ssl);
         CHECK(to_server(&cl, c) > 0);
         CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPIPE);
-        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_CLOSED);
+        CHECK_EQ_INT(tls_conn_read(c, buf, sizeof(buf)), -EPIPE);
         CHECK_EQ_INT(tls_conn_reason(c), TLS_REASON_NONE);
         CHECK_EQ_INT(ctr(W[0], TLS_CTR_CONN_CLOSED_BY_PEER), closed + 1);
-        CHECK_EQ_INT(tls_conn_write(c, "late", 4), -EPIPE);
+        /* The client's close_notify ends its direction only: the answer
+         * still goes out and the client reads it, then our close_notify. */
+        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_ESTABLISHED);
+        CHECK_EQ_INT(tls_conn_write(c, "late", 4), 4);
+        CHECK_EQ_INT(tls_conn_shutdown(c), 0);
+        CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_CLOSED);
+        CHECK_EQ_INT(tls_conn_write(c, "later", 5), -EPIPE);
+        CHECK(to_client(c, &cl) > 0);
+        char got[8] = {0};
+        CHECK_EQ_INT(SSL_read(cl.ssl, got, sizeof(got)), 4);
+        CHECK(memcmp(got, "late", 4) == 0);
+        CHECK_EQ_INT(SSL_read(cl.ssl, got, sizeof(got)), 0);
+        CHECK_EQ_INT(SSL_get_error(cl.ssl, 0), SSL_ERROR_ZERO_RETURN);
         client_free(&cl);
         tls_conn_release(c);
     }
