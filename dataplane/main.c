@@ -83,12 +83,12 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         return -EINVAL;
     }
     struct rte_mempool *pools[STEER_MAX_WORKERS];
+    bool dense = port_any_af_xdp();
     for (unsigned i = 0; i < dp->n_workers; i++) {
         char name[64]; /* i < 64: always fits RTE_MEMPOOL_NAMESIZE */
         snprintf(name, sizeof(name), "tern_mbuf_%u", i);
-        pools[i] = rte_pktmbuf_pool_create(name, a->mbufs_per_worker, 256, 0,
-                                           RTE_MBUF_DEFAULT_BUF_SIZE,
-                                           (int)rte_socket_id());
+        pools[i] = port_mbuf_pool(name, a->mbufs_per_worker,
+                                  (int)rte_socket_id(), dense);
         if (pools[i] == NULL) {
             snprintf(err, errlen, "mbuf pool %u (%u mbufs): %s", i,
                      a->mbufs_per_worker, rte_strerror(rte_errno));

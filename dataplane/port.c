@@ -6,9 +6,14 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
+#include <rte_errno.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 
 #include "port.h"
+
+#define PORT_POOL_CACHE 256 /* mbufs cached per lcore */
 
 int port_setup(uint16_t port_id, uint16_t n_queues, struct rte_mempool **pools,
                uint16_t rx_desc, uint16_t tx_desc, uint16_t mtu,
@@ -78,6 +83,51 @@ int port_setup(uint16_t port_id, uint16_t n_queues, struct rte_mempool **pools,
         return rc;
     }
     return 0;
+}
+
+bool port_any_af_xdp(void)
+{
+    uint16_t pid;
+    RTE_ETH_FOREACH_DEV(pid) {
+        struct rte_eth_dev_info info;
+        if (rte_eth_dev_info_get(pid, &info) == 0 && info.driver_name != NULL &&
+            strcmp(info.driver_name, "net_af_xdp") == 0)
+            return true;
+    }
+    return false;
+}
+
+struct rte_mempool *port_mbuf_pool(const char *name, unsigned n, int socket,
+                                   bool dense)
+{
+    if (!dense)
+        return rte_pktmbuf_pool_create(name, n, PORT_POOL_CACHE, 0,
+                                       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    /* rte_pktmbuf_pool_create's steps, with the flag it does not take. */
+    struct rte_pktmbuf_pool_private priv = {
+        .mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE,
+        .mbuf_priv_size = 0,
+    };
+    struct rte_mempool *mp = rte_mempool_create_empty(
+        name, n, sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+        PORT_POOL_CACHE, sizeof(priv), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+    if (mp == NULL)
+        return NULL;
+    int rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+    if (rc != 0) {
+        rte_mempool_free(mp);
+        rte_errno = -rc;
+        return NULL;
+    }
+    rte_pktmbuf_pool_init(mp, &priv);
+    rc = rte_mempool_populate_default(mp);
+    if (rc < 0 || mp->populated_size != n) {
+        rte_mempool_free(mp);
+        rte_errno = rc < 0 ? -rc : ENOMEM;
+        return NULL;
+    }
+    rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+    return mp;
 }
 
 void port_teardown(uint16_t port_id)

@@ -23,6 +23,20 @@ int port_setup(uint16_t port_id, uint16_t n_queues, struct rte_mempool **pools,
                uint16_t rx_desc, uint16_t tx_desc, uint16_t mtu,
                struct port_caps *caps, char *err, size_t errlen);
 
+/* True when some probed port is a net_af_xdp device: its UMEM must cover
+ * the mbuf pool's memory, see port_mbuf_pool. */
+bool port_any_af_xdp(void);
+
+/* Creates a pool of N packet mbufs (default data room, per-lcore cache) on
+ * SOCKET. DENSE packs the objects back to back even across page
+ * boundaries: net_af_xdp registers the pool as one UMEM of exactly
+ * N * object size bytes, and with 4 KiB pages (--no-huge) the default
+ * layout, one object per page, would put four mbufs in ten outside it (the
+ * kernel drops what they carry as invalid descriptors). Not for devices
+ * that DMA by physical address. Returns the pool or NULL (rte_errno). */
+struct rte_mempool *port_mbuf_pool(const char *name, unsigned n, int socket,
+                                   bool dense);
+
 /* Stops and closes port_id. */
 void port_teardown(uint16_t port_id);
 
