@@ -2,12 +2,10 @@
 # Bulk data both ways through the TLS filter: 2 MiB per connection sent by a
 # Python TLS client while it reads the echo back (the sender outruns the
 # receiver, so both directions hit backpressure), checked by SHA-256; then
-# 20 concurrent connections of 256 KiB. One worker on one queue by default:
-# with two workers on AF_XDP/veth the dataplane has a known stall under
-# sustained load (dataplane/README.md, "Known problems"); EDGE_BULK_QUEUES=2
-# runs it on two.
+# 20 concurrent connections of 256 KiB. Two workers on two queues unless
+# EDGE_BULK_QUEUES says otherwise.
 source "$(dirname "$0")/lib.sh"
-export DP_QUEUES=${EDGE_BULK_QUEUES:-1}
+export DP_QUEUES=${EDGE_BULK_QUEUES:-2}
 edge_init bulk
 edge_config
 dp_net_up
