@@ -94,6 +94,11 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
                      a->mbufs_per_worker, rte_strerror(rte_errno));
             return -ENOMEM;
         }
+        if (dense && !port_pool_fits_umem(pools[i])) {
+            snprintf(err, errlen, "mbuf pool %u: objects outside the AF_XDP "
+                     "UMEM; frames in them would be dropped by the kernel", i);
+            return -EINVAL;
+        }
     }
     struct port_caps caps = {.tx_ip_csum = true, .tx_tcp_csum = true};
     uint16_t port_ids[RTE_MAX_ETHPORTS];

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_ethdev.h>
 #include <rte_errno.h>
@@ -128,6 +129,44 @@ struct rte_mempool *port_mbuf_pool(const char *name, unsigned n, int socket,
     }
     rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
     return mp;
+}
+
+struct umem_span {
+    uintptr_t lo, hi;
+    size_t header, tail;
+    bool fits;
+};
+
+static void umem_check_obj(struct rte_mempool *mp, void *arg, void *obj,
+                           unsigned idx)
+{
+    struct umem_span *u = arg;
+    (void)mp;
+    (void)idx;
+    uintptr_t start = (uintptr_t)obj - u->header;
+    uintptr_t end = (uintptr_t)obj + u->tail;
+    if (start < u->lo || end > u->hi)
+        u->fits = false;
+}
+
+bool port_pool_fits_umem(struct rte_mempool *mp)
+{
+    struct rte_mempool_memhdr *first = STAILQ_FIRST(&mp->mem_list);
+    if (first == NULL)
+        return false;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t addr = (uintptr_t)first->addr;
+    struct umem_span u = {
+        .lo = addr & ~(page - 1),
+        .header = mp->header_size,
+        .tail = (size_t)mp->elt_size + mp->trailer_size,
+        .fits = true,
+    };
+    /* What the PMD (22.11, xdp_umem_configure) registers. */
+    u.hi = addr + (uintptr_t)mp->populated_size *
+                      rte_mempool_calc_obj_size(mp->elt_size, mp->flags, NULL);
+    rte_mempool_obj_iter(mp, umem_check_obj, &u);
+    return u.fits;
 }
 
 void port_teardown(uint16_t port_id)

@@ -37,6 +37,12 @@ bool port_any_af_xdp(void);
 struct rte_mempool *port_mbuf_pool(const char *name, unsigned n, int socket,
                                    bool dense);
 
+/* True when every object of MP lies inside the UMEM net_af_xdp would
+ * register for it (from the page of its first memory chunk, populated size
+ * x object size bytes). Start-up check: a pool that fails it loses frames
+ * silently on AF_XDP. */
+bool port_pool_fits_umem(struct rte_mempool *mp);
+
 /* Stops and closes port_id. */
 void port_teardown(uint16_t port_id);
 

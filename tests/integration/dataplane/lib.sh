@@ -96,7 +96,7 @@ dp_start() {
     DP_PID=$!
     # EAL start-up takes seconds on a loaded 2-core machine: allow 60 s.
     for _ in $(seq 600); do
-        grep -q "ready" "$WORKDIR/dp.log" 2>/dev/null && return 0
+        grep -q ": ready$" "$WORKDIR/dp.log" 2>/dev/null && return 0
         kill -0 "$DP_PID" 2>/dev/null || { cat "$WORKDIR/dp.log"; fail "dataplane exited at start"; }
         sleep 0.1
     done
@@ -105,6 +105,18 @@ dp_start() {
 }
 
 dp_alive() { kill -0 "$DP_PID" 2>/dev/null; }
+
+# dp_xsk_check: the kernel's own counters of the dataplane's AF_XDP sockets
+# must show no invalid descriptor (a frame the kernel refused and dropped
+# without a trace: how mbufs outside the UMEM showed). Logs the sums.
+dp_xsk_check() {
+    local out
+    out=$(python3 "$DP_LIB_DIR/xsk_stats.py" "$DP_PID") || fail "xsk_stats: $out"
+    log "AF_XDP sockets: $(tail -n 1 <<<"$out")"
+    python3 -c 'import json,sys; t=json.loads(sys.argv[1].splitlines()[-1]);
+sys.exit(0 if t["tx_invalid_descs"] == 0 and t["rx_invalid_descs"] == 0 else 1)' "$out" ||
+        fail "the kernel refused AF_XDP descriptors (invalid): $out"
+}
 
 # dp_stat NAME: one counter from /tern/stats.
 dp_stat() {

@@ -49,6 +49,7 @@ log "proxy_accepted $accepted, steered_out $steered, aborted $(dp_stat proxy_abo
 if [ "${DP_QUEUES:-2}" -gt 1 ]; then
     [ "$steered" -gt 0 ] || fail "no frame was steered between the workers"
 fi
+dp_xsk_check
 if [ -n "${CHECK_FAULTS:-}" ]; then
     dup=$(dp_stat fault_dup); reo=$(dp_stat fault_reorder)
     log "fault knob: $dup duplicated, $reo reordered"
