@@ -207,9 +207,9 @@ static int encrypt_ticket(struct tls_worker *w, unsigned char key_name[16],
     return ret;
 }
 
-static int decrypt_ticket(struct tls_worker *w, const unsigned char *key_name,
-                          unsigned char *iv, EVP_CIPHER_CTX *ctx,
-                          EVP_MAC_CTX *hctx)
+static int decrypt_ticket(struct tls_worker *w, bool tls13,
+                          const unsigned char *key_name, unsigned char *iv,
+                          EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx)
 {
     const struct tls_ticket_keys *k = w->cfg->ticket_keys;
     uint64_t g = atomic_load_explicit(&k->generation, memory_order_acquire);
@@ -223,9 +223,12 @@ static int decrypt_ticket(struct tls_worker *w, const unsigned char *key_name,
         OPENSSL_cleanse(&key, sizeof(key));
         if (!ok)
             return -1;
-        /* 2 asks OpenSSL to issue a fresh ticket under the current key. */
+        /* 2 asks OpenSSL for a fresh ticket under the current key: always
+         * in TLS 1.3, whose tickets are for one use (RFC 8446 C.4; with 1
+         * OpenSSL sends none after a resumption and the client's next
+         * connection is a full handshake), in TLS 1.2 once the key aged. */
         tls_count(w, age == 0 ? TLS_CTR_TICKET_ACCEPTED : TLS_CTR_TICKET_RENEWED);
-        return age == 0 ? 1 : 2;
+        return age == 0 && !tls13 ? 1 : 2;
     }
     OPENSSL_cleanse(&key, sizeof(key));
     tls_count(w, TLS_CTR_TICKET_UNKNOWN_KEY);
@@ -239,5 +242,6 @@ int _tls_ticket_key_cb(SSL *ssl, unsigned char key_name[16],
     struct tls_conn *c = SSL_get_app_data(ssl);
     if (enc)
         return encrypt_ticket(c->w, key_name, iv, ctx, hctx);
-    return decrypt_ticket(c->w, key_name, iv, ctx, hctx);
+    return decrypt_ticket(c->w, SSL_version(ssl) == TLS1_3_VERSION, key_name,
+                          iv, ctx, hctx);
 }

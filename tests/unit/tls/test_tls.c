@@ -291,6 +291,38 @@ static int resume_on(struct tls_worker *w, SSL_SESSION *s, int version)
     return rc;
 }
 
+/* TLS 1.3 tickets are for one use (RFC 8446 C.4): a resumed handshake
+ * must leave the client a fresh ticket, or every other connection of a
+ * client that resumes with its latest ticket falls back to a full one. */
+static void test_tls13_fresh_ticket_on_resumption(void)
+{
+    SSL_SESSION *s = session_from(W[0], TLS1_3_VERSION);
+    for (int round = 0; round < 3 && s != NULL; round++) {
+        struct client cl;
+        struct client_opts o = {.sni = "www.example.test",
+                                .max_version = TLS1_3_VERSION, .session = s};
+        struct tls_conn *c = tls_conn_accept(W[round % 2], 0, T0);
+        SSL_SESSION *next = NULL;
+        if (c && client_new(&E, &cl, &o) == 0 && handshake(&cl, c) == 0 &&
+            exchange(&cl, c) == 0) {
+            CHECK_EQ_INT(SSL_session_reused(cl.ssl), 1);
+            next = SSL_get1_session(cl.ssl);
+        }
+        CHECK(next != NULL && SSL_SESSION_is_resumable(next));
+        const unsigned char *t0 = NULL, *t1 = NULL;
+        size_t l0 = 0, l1 = 0;
+        SSL_SESSION_get0_ticket(s, &t0, &l0);
+        if (next != NULL)
+            SSL_SESSION_get0_ticket(next, &t1, &l1);
+        CHECK(l1 > 0 && (l0 != l1 || memcmp(t0, t1, l0) != 0));
+        client_free(&cl);
+        tls_conn_release(c);
+        SSL_SESSION_free(s);
+        s = next;
+    }
+    SSL_SESSION_free(s);
+}
+
 static void test_tickets_across_cores(struct tls_ticket_keys *keys)
 {
     for (int v = 0; v < 2; v++) {
@@ -769,6 +801,7 @@ int main(int argc, char **argv)
         test_sni();
         test_alpn();
         test_tickets_across_cores(keys);
+        test_tls13_fresh_ticket_on_resumption();
         test_ticket_key_file();
         test_hostile_input();
         test_established_input();
