@@ -361,6 +361,8 @@ int worker_run(struct worker *w)
         proxy_set_time(w->proxy, w->now_us);
 
         uint16_t n = rte_eth_rx_burst(w->port, w->queue, pkts, WORKER_BURST);
+        /* The proxy hears of a burst's segments once, after all of them. */
+        tcp_batch_begin(w->tcp);
         if (n > 0) {
             WK_COUNT(w, rx_bursts, 1);
             worker_rx(w, pkts, n);
@@ -368,6 +370,7 @@ int worker_run(struct worker *w)
         }
         if (w->n_workers > 1 && worker_rx_rings(w) > 0)
             work = true;
+        tcp_batch_end(w->tcp);
         if (w->held != NULL && !work) {
             /* Fault knob: nothing came after the held frame; let it go. */
             struct rte_mbuf *h = w->held;

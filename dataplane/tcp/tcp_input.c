@@ -885,7 +885,7 @@ int tcp_input(struct tcp_stack *st, const struct tcp_seg_in *in, uint64_t now)
         st->cnt.c[TCP_CNT_TIME_WAIT_REUSED]++;
         c->user_closed = 1;
         tcp_conn_closed(st, c, TCP_CLOSE_NORMAL);
-        tcp_dispatch(st); /* frees the entry before the new one is built */
+        tcp_dispatch_now(st); /* frees the entry before the new one is built */
         c = NULL;
     }
     if (!c)

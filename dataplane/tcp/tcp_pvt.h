@@ -164,6 +164,7 @@ struct tcp_stack {
     uint32_t *evq;
     uint32_t evq_head, evq_len;
     bool dispatching;
+    bool batch;               /* tcp_batch_begin: events wait for _end */
 
     uint32_t eport_next;
     uint64_t chack_epoch;     /* challenge-ACK budget window start */
@@ -181,6 +182,8 @@ void tcp_conn_hash_remove(struct tcp_stack *st, struct tcp_conn *c);
 void tcp_set_state(struct tcp_stack *st, struct tcp_conn *c, enum tcp_state s);
 void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev);
 void tcp_dispatch(struct tcp_stack *st);
+/* tcp_dispatch even inside a batch (a freed entry needed right away). */
+void tcp_dispatch_now(struct tcp_stack *st);
 void tcp_conn_closed(struct tcp_stack *st, struct tcp_conn *c,
                      enum tcp_close_reason why);
 void tcp_timer_set(struct tcp_stack *st, struct tcp_conn *c, enum tcp_timer t,

@@ -581,9 +581,28 @@ void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev)
  * writable, peer_closed, closed). Runs at the end of every entry point, so
  * callbacks see a consistent stack and may call back into it; calls made
  * from a callback queue their events here rather than nesting. */
+void tcp_batch_begin(struct tcp_stack *st)
+{
+    st->batch = true;
+}
+
+void tcp_batch_end(struct tcp_stack *st)
+{
+    st->batch = false;
+    tcp_dispatch(st);
+}
+
+void tcp_dispatch_now(struct tcp_stack *st)
+{
+    bool batch = st->batch;
+    st->batch = false;
+    tcp_dispatch(st);
+    st->batch = batch;
+}
+
 void tcp_dispatch(struct tcp_stack *st)
 {
-    if (st->dispatching)
+    if (st->dispatching || st->batch)
         return;
     st->dispatching = true;
     const struct tcp_stack_ops *o = &st->ops;
