@@ -370,7 +370,7 @@ int worker_run(struct worker *w)
         }
         if (w->n_workers > 1 && worker_rx_rings(w) > 0)
             work = true;
-        tcp_batch_end(w->tcp);
+        tcp_batch_end(w->tcp, w->now_us);
         if (w->held != NULL && !work) {
             /* Fault knob: nothing came after the held frame; let it go. */
             struct rte_mbuf *h = w->held;

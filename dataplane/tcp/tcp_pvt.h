@@ -75,7 +75,8 @@ struct tcp_conn {
              close_deferred : 1, /* closed(NORMAL) waits for unread bytes */
              sack_rec : 1,    /* this recovery is driven by the scoreboard */
              tlp_pending : 1, /* the REXMT deadline is a tail loss probe */
-             tlp_done : 1;    /* a probe went out for this flight */
+             tlp_done : 1,    /* a probe went out for this flight */
+             ack_batch : 1;   /* on st->ackq: ACK at the batch's end */
     uint8_t  snd_wscale, rcv_wscale;
     uint8_t  backoff;         /* RTO exponent */
     uint8_t  retries;         /* consecutive RTO / persist / keepalive expiries */
@@ -165,6 +166,8 @@ struct tcp_stack {
     uint32_t evq_head, evq_len;
     bool dispatching;
     bool batch;               /* tcp_batch_begin: events wait for _end */
+    uint32_t *ackq;           /* connections owing an ACK at the batch's end */
+    uint32_t ackq_len;
 
     uint32_t eport_next;
     uint64_t chack_epoch;     /* challenge-ACK budget window start */

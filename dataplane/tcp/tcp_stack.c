@@ -134,8 +134,9 @@ struct tcp_stack *tcp_stack_create(const struct tcp_stack_params *params,
     st->wheel = malloc(WHEEL_SLOTS * sizeof(uint32_t));
     st->wheel_mask = WHEEL_SLOTS - 1;
     st->evq = calloc(n, sizeof(uint32_t));
+    st->ackq = calloc(n, sizeof(uint32_t));
     if (!st->conns || !st->free_stack || !st->bufmem || !st->buckets || !st->listeners ||
-        !st->wheel || !st->evq)
+        !st->wheel || !st->evq || !st->ackq)
         goto nomem;
     for (uint32_t i = 0; i < nb; i++)
         st->buckets[i] = TCP_NO_IDX;
@@ -173,6 +174,7 @@ void tcp_stack_destroy(struct tcp_stack *st)
     free(st->listeners);
     free(st->wheel);
     free(st->evq);
+    free(st->ackq);
     free(st);
 }
 
@@ -586,9 +588,22 @@ void tcp_batch_begin(struct tcp_stack *st)
     st->batch = true;
 }
 
-void tcp_batch_end(struct tcp_stack *st)
+void tcp_batch_end(struct tcp_stack *st, uint64_t now)
 {
     st->batch = false;
+    tcp_dispatch(st);
+    /* After the upper layer consumed what it could: the ACKs carry the
+     * window it left. Data it sent meanwhile may have carried some. */
+    for (uint32_t i = 0; i < st->ackq_len; i++) {
+        struct tcp_conn *c = &st->conns[st->ackq[i]];
+        if (!c->ack_batch)
+            continue;
+        c->ack_batch = 0;
+        if (c->in_use && !c->zombie && c->last_ack_sent != c->rcv_nxt &&
+            c->state != TCP_STATE_SYN_SENT && c->state != TCP_STATE_CLOSED)
+            tcp_send_ack(st, c, now);
+    }
+    st->ackq_len = 0;
     tcp_dispatch(st);
 }
 
