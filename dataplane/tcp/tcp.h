@@ -178,10 +178,11 @@ int tcp_conn_info(const struct tcp_stack *st, tcp_handle_t h,
  * point until tcp_batch_end, which delivers them, each connection's once.
  * For a burst of received segments: the layer above then moves a burst's
  * worth of bytes in one call instead of a segment's worth per segment
- * (TLS makes one record of it instead of one per segment). The ACK owed
- * for every second in-order segment is sent once at the end, after the
- * events (a stretch ACK over the burst); other ACKs, segments and timers
- * are not delayed. Not from inside a callback. */
+ * (TLS makes one record of it instead of one per segment). What the upper
+ * layer sends or shuts meanwhile (in the events too) leaves at the end in
+ * full segments, and the ACK owed for every second in-order segment goes
+ * once, on that data or alone (a stretch ACK over the burst); other ACKs
+ * and timers are not delayed. Not from inside a callback. */
 void tcp_batch_begin(struct tcp_stack *st);
 void tcp_batch_end(struct tcp_stack *st, uint64_t now);
 

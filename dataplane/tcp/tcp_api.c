@@ -87,7 +87,7 @@ ssize_t tcp_send(struct tcp_stack *st, tcp_handle_t h, const void *data, size_t 
     }
     if (n < len)
         c->want_writable = 1;
-    tcp_output(st, c, now);
+    tcp_output_or_cork(st, c, now);
     tcp_dispatch(st);
     return n;
 }
@@ -195,7 +195,7 @@ static void do_shutdown(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
         tcp_set_state(st, c, TCP_STATE_FIN_WAIT_1);
     else if (c->state == TCP_STATE_CLOSE_WAIT)
         tcp_set_state(st, c, TCP_STATE_LAST_ACK);
-    tcp_output(st, c, now);
+    tcp_output_or_cork(st, c, now);
 }
 
 int tcp_shutdown(struct tcp_stack *st, tcp_handle_t h, uint64_t now)

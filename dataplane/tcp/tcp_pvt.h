@@ -76,7 +76,8 @@ struct tcp_conn {
              sack_rec : 1,    /* this recovery is driven by the scoreboard */
              tlp_pending : 1, /* the REXMT deadline is a tail loss probe */
              tlp_done : 1,    /* a probe went out for this flight */
-             ack_batch : 1;   /* on st->ackq: ACK at the batch's end */
+             ack_batch : 1,   /* on st->ackq: ACK at the batch's end */
+             out_batch : 1;   /* on st->ackq: output at the batch's end */
     uint8_t  snd_wscale, rcv_wscale;
     uint8_t  backoff;         /* RTO exponent */
     uint8_t  retries;         /* consecutive RTO / persist / keepalive expiries */
@@ -166,6 +167,7 @@ struct tcp_stack {
     uint32_t evq_head, evq_len;
     bool dispatching;
     bool batch;               /* tcp_batch_begin: events wait for _end */
+    bool cork;                /* until the batch's end: sends only queue */
     uint32_t *ackq;           /* connections owing an ACK at the batch's end */
     uint32_t ackq_len;
 
@@ -187,6 +189,9 @@ void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev);
 void tcp_dispatch(struct tcp_stack *st);
 /* tcp_dispatch even inside a batch (a freed entry needed right away). */
 void tcp_dispatch_now(struct tcp_stack *st);
+/* tcp_output, or inside a batch (cork) a mark to output at its end, so
+ * that what the upper layer writes over a burst leaves in full segments. */
+void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 void tcp_conn_closed(struct tcp_stack *st, struct tcp_conn *c,
                      enum tcp_close_reason why);
 void tcp_timer_set(struct tcp_stack *st, struct tcp_conn *c, enum tcp_timer t,

@@ -586,21 +586,40 @@ void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev)
 void tcp_batch_begin(struct tcp_stack *st)
 {
     st->batch = true;
+    st->cork = true;
+}
+
+void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
+        if (!c->ack_batch && !c->out_batch)
+            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+        c->out_batch = 1;
+        return;
+    }
+    tcp_output(st, c, now);
 }
 
 void tcp_batch_end(struct tcp_stack *st, uint64_t now)
 {
     st->batch = false;
-    tcp_dispatch(st);
-    /* After the upper layer consumed what it could: the ACKs carry the
-     * window it left. Data it sent meanwhile may have carried some. */
+    tcp_dispatch(st); /* still corked: what the events write queues */
+    st->cork = false;
+    /* After the upper layer consumed and wrote what it could: one output
+     * per connection, full segments, the ACK (with the window left) on the
+     * data or alone. */
     for (uint32_t i = 0; i < st->ackq_len; i++) {
         struct tcp_conn *c = &st->conns[st->ackq[i]];
-        if (!c->ack_batch)
+        if (!c->ack_batch && !c->out_batch)
             continue;
+        bool ack = c->ack_batch;
         c->ack_batch = 0;
-        if (c->in_use && !c->zombie && c->last_ack_sent != c->rcv_nxt &&
-            c->state != TCP_STATE_SYN_SENT && c->state != TCP_STATE_CLOSED)
+        c->out_batch = 0;
+        if (!c->in_use || c->zombie || c->state == TCP_STATE_SYN_SENT ||
+            c->state == TCP_STATE_CLOSED)
+            continue;
+        tcp_output(st, c, now);
+        if (ack && c->last_ack_sent != c->rcv_nxt)
             tcp_send_ack(st, c, now);
     }
     st->ackq_len = 0;
