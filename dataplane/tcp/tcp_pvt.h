@@ -168,7 +168,7 @@ struct tcp_stack {
     bool dispatching;
     bool batch;               /* tcp_batch_begin: events wait for _end */
     bool cork;                /* until the batch's end: sends only queue */
-    uint32_t *ackq;           /* connections owing an ACK at the batch's end */
+    uint32_t *ackq;           /* connections owing output or an ACK at the batch's end */
     uint32_t ackq_len;
 
     uint32_t eport_next;

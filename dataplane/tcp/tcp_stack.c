@@ -583,57 +583,6 @@ void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev)
  * writable, peer_closed, closed). Runs at the end of every entry point, so
  * callbacks see a consistent stack and may call back into it; calls made
  * from a callback queue their events here rather than nesting. */
-void tcp_batch_begin(struct tcp_stack *st)
-{
-    st->batch = true;
-    st->cork = true;
-}
-
-void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
-{
-    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
-        if (!c->ack_batch && !c->out_batch)
-            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
-        c->out_batch = 1;
-        return;
-    }
-    tcp_output(st, c, now);
-}
-
-void tcp_batch_end(struct tcp_stack *st, uint64_t now)
-{
-    st->batch = false;
-    tcp_dispatch(st); /* still corked: what the events write queues */
-    st->cork = false;
-    /* After the upper layer consumed and wrote what it could: one output
-     * per connection, full segments, the ACK (with the window left) on the
-     * data or alone. */
-    for (uint32_t i = 0; i < st->ackq_len; i++) {
-        struct tcp_conn *c = &st->conns[st->ackq[i]];
-        if (!c->ack_batch && !c->out_batch)
-            continue;
-        bool ack = c->ack_batch;
-        c->ack_batch = 0;
-        c->out_batch = 0;
-        if (!c->in_use || c->zombie || c->state == TCP_STATE_SYN_SENT ||
-            c->state == TCP_STATE_CLOSED)
-            continue;
-        tcp_output(st, c, now);
-        if (ack && c->last_ack_sent != c->rcv_nxt)
-            tcp_send_ack(st, c, now);
-    }
-    st->ackq_len = 0;
-    tcp_dispatch(st);
-}
-
-void tcp_dispatch_now(struct tcp_stack *st)
-{
-    bool batch = st->batch;
-    st->batch = false;
-    tcp_dispatch(st);
-    st->batch = batch;
-}
-
 void tcp_dispatch(struct tcp_stack *st)
 {
     if (st->dispatching || st->batch)
@@ -695,4 +644,57 @@ void tcp_dispatch(struct tcp_stack *st)
         }
     }
     st->dispatching = false;
+}
+
+/* --- batches (tcp.h) ----------------------------------------------------- */
+
+void tcp_batch_begin(struct tcp_stack *st)
+{
+    st->batch = true;
+    st->cork = true;
+}
+
+void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
+        if (!c->ack_batch && !c->out_batch)
+            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+        c->out_batch = 1;
+        return;
+    }
+    tcp_output(st, c, now);
+}
+
+void tcp_batch_end(struct tcp_stack *st, uint64_t now)
+{
+    st->batch = false;
+    tcp_dispatch(st); /* still corked: what the events write queues */
+    st->cork = false;
+    /* After the upper layer consumed and wrote what it could: one output
+     * per connection, full segments, the ACK (with the window left) on the
+     * data or alone. */
+    for (uint32_t i = 0; i < st->ackq_len; i++) {
+        struct tcp_conn *c = &st->conns[st->ackq[i]];
+        if (!c->ack_batch && !c->out_batch)
+            continue;
+        bool ack = c->ack_batch;
+        c->ack_batch = 0;
+        c->out_batch = 0;
+        if (!c->in_use || c->zombie || c->state == TCP_STATE_SYN_SENT ||
+            c->state == TCP_STATE_CLOSED)
+            continue;
+        tcp_output(st, c, now);
+        if (ack && c->last_ack_sent != c->rcv_nxt)
+            tcp_send_ack(st, c, now);
+    }
+    st->ackq_len = 0;
+    tcp_dispatch(st);
+}
+
+void tcp_dispatch_now(struct tcp_stack *st)
+{
+    bool batch = st->batch;
+    st->batch = false;
+    tcp_dispatch(st);
+    st->batch = batch;
 }
