@@ -36,7 +36,7 @@ static struct tcp_stack_ops batch_ops;
 
 /* Both stacks captured; the server (side 1) uses batch_ops so a test can
  * act from its readable callback. */
-static void batch_net(struct net *n)
+static void batch_net_conns(struct net *n, uint32_t max_conns)
 {
     net_init(n, NULL, NULL);
     n->capture[0] = n->capture[1] = true;
@@ -45,11 +45,18 @@ static void batch_net(struct net *n)
     tcp_stack_destroy(n->st[1]);
     struct tcp_stack_params d;
     net_default_params(&d);
+    if (max_conns)
+        d.max_conns = max_conns;
     char err[128] = "";
     n->st[1] = tcp_stack_create(&d, &batch_ops, &n->app[1], err, sizeof(err));
     CHECK(n->st[1] != NULL);
     CHECK(tcp_listen(n->st[1], ADDR_B, 80, NULL) >= 0);
     on_readable = NULL;
+}
+
+static void batch_net(struct net *n)
+{
+    batch_net_conns(n, 0);
 }
 
 static struct cap *cap_at(struct net *n, unsigned i)
@@ -456,12 +463,15 @@ static void test_reset_skipped_other_acked(void)
 }
 
 /* TIME_WAIT reuse by a new SYN inside a batch (tcp_dispatch_now frees the
- * old entry at once). */
-static void test_time_wait_reuse_in_batch(void)
+ * old entry at once). full: the pool (2 entries) has no other free entry,
+ * so the new connection must get the TIME_WAIT one. */
+static void test_time_wait_reuse_in_batch(bool full)
 {
     struct net n;
-    batch_net(&n);
-    struct peer p;
+    batch_net_conns(&n, full ? 2 : 0);
+    struct peer p, other;
+    if (full)
+        passive_open(&n, &other, PEER_PORT + 5);
     tcp_handle_t h = passive_open(&n, &p, PEER_PORT);
     CHECK_EQ_INT(tcp_close(n.st[1], h, n.now), 0);
     p.rcv_nxt++;
@@ -486,7 +496,7 @@ static void test_time_wait_reuse_in_batch(void)
     tcp_batch_end(n.st[1], n.now);
     CHECK_EQ_INT(n.app[1].accepted, acc + 1);
     CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_TIME_WAIT], 0);
-    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_ESTABLISHED], 1);
+    CHECK_EQ_INT(cb->conns_by_state[TCP_STATE_ESTABLISHED], full ? 2 : 1);
     net_free(&n);
 }
 
@@ -528,7 +538,8 @@ int main(void)
     test_sends_in_batch(true);
     test_closed_during_batch();
     test_reset_skipped_other_acked();
-    test_time_wait_reuse_in_batch();
+    test_time_wait_reuse_in_batch(false);
+    test_time_wait_reuse_in_batch(true);
     test_plain_exchange();
     free(payload);
     return check_exit();
