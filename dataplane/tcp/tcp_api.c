@@ -137,17 +137,22 @@ ssize_t tcp_recv_peek(const struct tcp_stack *st, tcp_handle_t h, struct tcp_iov
     return c->rb_len;
 }
 
-/* Receiver SWS avoidance (RFC 9293 3.8.6.2.2): announce a larger window
- * only once it has grown by min(rcvbuf / 2, MSS). */
-static void window_update(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+bool tcp_window_update_due(const struct tcp_stack *st, const struct tcp_conn *c)
 {
     if (c->zombie || c->fin_rcvd || c->state == TCP_STATE_SYN_SENT)
-        return;
+        return false;
     uint32_t adv = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
     uint32_t wnd = tcp_rcv_window(st, c);
     uint32_t thresh = st->p.rcvbuf / 2 < c->mss ? st->p.rcvbuf / 2 : c->mss;
-    if (wnd > adv && wnd - adv >= thresh)
-        tcp_send_ack(st, c, now);
+    return wnd > adv && wnd - adv >= thresh && wnd >= 2 * (uint64_t)adv;
+}
+
+/* A read opened the window: announce it if due, inside a batch at its end
+ * (on the data the batch sends, or alone). */
+static void window_update(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    if (tcp_window_update_due(st, c))
+        tcp_ack_or_queue(st, c, now);
 }
 
 int tcp_recv_consume(struct tcp_stack *st, tcp_handle_t h, size_t n, uint64_t now)

@@ -192,6 +192,13 @@ void tcp_dispatch_now(struct tcp_stack *st);
 /* tcp_output, or inside a batch (cork) a mark to output at its end, so
  * that what the upper layer writes over a burst leaves in full segments. */
 void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
+/* Receiver SWS avoidance (RFC 9293 3.8.6.2.2): a larger window is worth an
+ * ACK of its own once it has grown by min(rcvbuf / 2, MSS) and is at least
+ * twice what the peer was last told (as Linux does), so that a reader that
+ * takes each segment as it comes does not double the ACKs. */
+bool tcp_window_update_due(const struct tcp_stack *st, const struct tcp_conn *c);
+/* tcp_send_ack, or inside a batch (cork) a mark to send it at its end. */
+void tcp_ack_or_queue(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 void tcp_conn_closed(struct tcp_stack *st, struct tcp_conn *c,
                      enum tcp_close_reason why);
 void tcp_timer_set(struct tcp_stack *st, struct tcp_conn *c, enum tcp_timer t,

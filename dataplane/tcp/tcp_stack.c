@@ -665,6 +665,17 @@ void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
     tcp_output(st, c, now);
 }
 
+void tcp_ack_or_queue(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
+{
+    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
+        if (!c->ack_batch && !c->out_batch)
+            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+        c->ack_batch = 1;
+        return;
+    }
+    tcp_send_ack(st, c, now);
+}
+
 void tcp_batch_end(struct tcp_stack *st, uint64_t now)
 {
     st->batch = false;
@@ -684,7 +695,7 @@ void tcp_batch_end(struct tcp_stack *st, uint64_t now)
             c->state == TCP_STATE_CLOSED)
             continue;
         tcp_output(st, c, now);
-        if (ack && c->last_ack_sent != c->rcv_nxt)
+        if (ack && (c->last_ack_sent != c->rcv_nxt || tcp_window_update_due(st, c)))
             tcp_send_ack(st, c, now);
     }
     st->ackq_len = 0;
