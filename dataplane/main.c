@@ -218,6 +218,7 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the TLS housekeeping alarm");
         return -EIO;
     }
+    dp_telemetry_set_pools(a->config_path != NULL ? &dp->dc : NULL);
     return dp_telemetry_init(dp->workers, dp->n_workers);
 }
 

@@ -4,6 +4,7 @@
  * worker table is set once before workers start: it is the only
  * process-wide state and is never written afterwards. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,15 @@
 #include "dataplane/net/net.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/tcp/tcp.h"
+#include "control/config-t.h"
+#include "dataplane/proxy/pool-t.h"
 #include "dataplane/tls/tls_worker.h"
+#include "dp_config.h"
 #include "telemetry.h"
 
 static struct worker **tel_workers;
 static unsigned tel_n;
+static const struct dp_config *tel_dc;
 
 static const char *const wk_names[] = {
 #define WK_CTR(name, help) #name,
@@ -122,6 +127,59 @@ static int tel_core(const char *cmd, const char *params, struct rte_tel_data *d)
     return 0;
 }
 
+void dp_telemetry_set_pools(const struct dp_config *dc)
+{
+    tel_dc = dc;
+}
+
+/* Telemetry names allow only [A-Za-z0-9_/]: anything else becomes '_'. */
+static void tel_name(char *out, size_t cap, const char *in)
+{
+    size_t i = 0;
+    for (; in[i] != '\0' && i + 1 < cap; i++) {
+        char ch = in[i];
+        bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '/';
+        out[i] = ok ? ch : '_';
+    }
+    out[i] = '\0';
+}
+
+/* One flat dict (telemetry names cannot hold '.', ':' or '-'):
+ *   "<pool>/<host>_<port>"          "up", "down" or "not checked"
+ *   "<pool>/<host>_<port>/changes"  state changes so far
+ * with every character outside [A-Za-z0-9_/] turned into '_'. The verdicts
+ * are the health checker's release stores (pool-t.h); a relaxed load is
+ * enough for a report. */
+static int tel_backends(const char *cmd, const char *params,
+                        struct rte_tel_data *d)
+{
+    (void)cmd;
+    (void)params;
+    rte_tel_data_start_dict(d);
+    if (tel_dc == NULL || tel_dc->cfg == NULL || tel_dc->pool_health == NULL)
+        return 0;
+    const struct config *cfg = tel_dc->cfg;
+    for (size_t p = 0; p < cfg->n_pools; p++) {
+        const struct config_pool *pool = &cfg->pools[p];
+        const struct pool_health *ph = &tel_dc->pool_health[p];
+        for (size_t s = 0; s < pool->n_servers && s < POOL_MAX_SERVERS; s++) {
+            char raw[RTE_TEL_MAX_STRING_LEN], key[RTE_TEL_MAX_STRING_LEN];
+            snprintf(raw, sizeof(raw), "%s/%s_%u", pool->name,
+                     pool->servers[s].host, (unsigned)pool->servers[s].port);
+            tel_name(key, sizeof(key) - 8, raw); /* room for "/changes" */
+            const char *v = "not checked";
+            if (pool->health_interval_ms != 0 && s < ph->n_servers)
+                v = LD(ph->up[s]) ? "up" : "down";
+            rte_tel_data_add_dict_string(d, key, v);
+            strcat(key, "/changes");
+            rte_tel_data_add_dict_u64(d, key,
+                                      s < ph->n_servers ? LD(ph->transitions[s]) : 0);
+        }
+    }
+    return 0;
+}
+
 int dp_telemetry_init(struct worker **workers, unsigned n)
 {
     if (n == 0)
@@ -133,5 +191,8 @@ int dp_telemetry_init(struct worker **workers, unsigned n)
     if (rc == 0)
         rc = rte_telemetry_register_cmd("/tern/core", tel_core,
             "one worker's counters and cycles. Parameter: worker index");
+    if (rc == 0)
+        rc = rte_telemetry_register_cmd("/tern/backends", tel_backends,
+            "backend servers by pool: up, down or not checked, and state changes");
     return rc;
 }

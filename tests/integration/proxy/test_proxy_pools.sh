@@ -90,6 +90,18 @@ be_up b $BE_B
 be_up pp $BE_PP --pp2
 edge_dp_start
 
+# backend_state POOL PORT [changes]: what /tern/backends says of a server
+# (telemetry names: '-', '.' and ':' become '_').
+backend_state() {
+    local key
+    key=$(printf '%s/%s_%s' "$1" "$BE_ADDR" "$2" | tr -- '-.:' '___')
+    [ "${3:-}" = changes ] && key="$key/changes"
+    python3 "$DP_LIB_DIR/telemetry.py" "$FILE_PREFIX" /tern/backends |
+        jq -r --arg k "$key" '.[$k]'
+}
+check_eq "telemetry: a checked server is up" "$(backend_state two-rr $BE_B)" up
+check_eq "telemetry: the pp pool, checked by default (5 s), is up" "$(backend_state pp $BE_PP)" up
+
 log "round robin: 20 sequential connections over two servers"
 out=$(client $RR_PORT seq --conns 20)
 log "$out"
@@ -118,6 +130,9 @@ log "health: b killed"
 be_down b
 check "checks mark b down: every connection goes to a" wait_for 10 all_to $RR_PORT a 10
 check "least-conn pool too" all_to $LC_PORT a 6
+check_eq "telemetry: b down" "$(backend_state two-rr $BE_B)" down
+check_eq "telemetry: a still up" "$(backend_state two-rr $BE_A)" up
+check_eq "telemetry: b changed state once" "$(backend_state two-rr $BE_B changes)" 1
 out=$(client $RR_PORT seq --conns 10)
 check_eq "no client sees b's absence" "$(jget .errors "$out")" 0
 
@@ -140,6 +155,7 @@ check "dataplane alive" dp_alive
 log "health: b back"
 be_up b $BE_B
 check "b comes back after its rise checks" wait_for 10 all_to $RR_PORT b 4
+check_eq "telemetry: b up again" "$(backend_state two-rr $BE_B)" up
 
 log "PROXY v2 over TLS 1.3 with ALPN h2"
 out=$(client $PP_PORT one --alpn h2 --tls 1.3)
