@@ -4,6 +4,7 @@
  * worker table is set once before workers start: it is the only
  * process-wide state and is never written afterwards. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -170,11 +171,14 @@ static int tel_backends(const char *cmd, const char *params,
             tel_name(key, sizeof(key) - 8, raw); /* room for "/changes" */
             const char *v = "not checked";
             if (pool->health_interval_ms != 0 && s < ph->n_servers)
-                v = LD(ph->up[s]) ? "up" : "down";
+                v = atomic_load_explicit(&ph->up[s], memory_order_relaxed) ? "up"
+                                                                           : "down";
             rte_tel_data_add_dict_string(d, key, v);
             strcat(key, "/changes");
-            rte_tel_data_add_dict_u64(d, key,
-                                      s < ph->n_servers ? LD(ph->transitions[s]) : 0);
+            uint32_t changes = s < ph->n_servers
+                ? atomic_load_explicit(&ph->transitions[s], memory_order_relaxed)
+                : 0;
+            rte_tel_data_add_dict_u64(d, key, changes);
         }
     }
     return 0;
