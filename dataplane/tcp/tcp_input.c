@@ -581,14 +581,10 @@ static void data_in(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
             /* Every second segment (RFC 5681 4.2); inside a batch, once
              * at its end for all of them (a stretch ACK over at most a
              * burst, as receive offload gives the kernel's stack). */
-            if (st->batch && (c->ack_batch || st->ackq_len < st->p.max_conns)) {
-                if (!c->ack_batch) {
-                    c->ack_batch = 1;
-                    st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
-                }
-            } else {
+            if (st->batch && tcp_batch_enlist(st, c))
+                c->ack_batch = 1;
+            else
                 c->ack_now = 1;
-            }
         }
         tcp_event(st, c, TCP_EV_READABLE);
         return;

@@ -189,6 +189,10 @@ void tcp_event(struct tcp_stack *st, struct tcp_conn *c, unsigned ev);
 void tcp_dispatch(struct tcp_stack *st);
 /* tcp_dispatch even inside a batch (a freed entry needed right away). */
 void tcp_dispatch_now(struct tcp_stack *st);
+/* Puts C on the batch's end-of-batch list unless it is there already.
+ * Returns false when the list is full (the caller acts at once instead);
+ * the caller sets ack_batch or out_batch to say what is owed. */
+bool tcp_batch_enlist(struct tcp_stack *st, struct tcp_conn *c);
 /* tcp_output, or inside a batch (cork) a mark to output at its end, so
  * that what the upper layer writes over a burst leaves in full segments. */
 void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);

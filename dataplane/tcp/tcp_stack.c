@@ -654,11 +654,19 @@ void tcp_batch_begin(struct tcp_stack *st)
     st->cork = true;
 }
 
+bool tcp_batch_enlist(struct tcp_stack *st, struct tcp_conn *c)
+{
+    if (c->ack_batch || c->out_batch)
+        return true;
+    if (st->ackq_len == st->p.max_conns)
+        return false;
+    st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+    return true;
+}
+
 void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
-    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
-        if (!c->ack_batch && !c->out_batch)
-            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+    if (st->cork && tcp_batch_enlist(st, c)) {
         c->out_batch = 1;
         return;
     }
@@ -667,9 +675,7 @@ void tcp_output_or_cork(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 
 void tcp_ack_or_queue(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
-    if (st->cork && (c->ack_batch || c->out_batch || st->ackq_len < st->p.max_conns)) {
-        if (!c->ack_batch && !c->out_batch)
-            st->ackq[st->ackq_len++] = tcp_conn_idx(st, c);
+    if (st->cork && tcp_batch_enlist(st, c)) {
         c->ack_batch = 1;
         return;
     }
