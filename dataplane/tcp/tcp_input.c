@@ -293,7 +293,9 @@ static int syn_sent_input(struct tcp_stack *st, struct tcp_conn *c, struct seg *
     enter_established(st, c, now);
     st->cnt.c[TCP_CNT_CONNECTED]++;
     tcp_event(st, c, TCP_EV_CONNECTED);
-    tcp_send_ack(st, c, now);
+    /* Inside a batch the handshake's last ACK goes at its end, on the
+     * first data if the upper layer writes when told it is connected. */
+    tcp_ack_or_queue(st, c, now);
     return 0;
 }
 
@@ -603,7 +605,15 @@ static void fin_in(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
     c->rcv_nxt++;
     c->fin_rcvd = 1;
-    c->ack_now = 1;
+    /* A FIN that closes only the peer's half: inside a batch its ACK waits
+     * for the batch's end (microseconds, as Linux delays it too), because
+     * the upper layer, told of the close in the same batch, usually closes
+     * as well and its FIN then carries the ACK: one segment, not two. */
+    bool half = c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_SYN_RCVD;
+    if (half && st->batch && tcp_batch_enlist(st, c))
+        c->ack_batch = 1;
+    else
+        c->ack_now = 1;
     tcp_event(st, c, TCP_EV_PEER_CLOSED | TCP_EV_READABLE);
     uint32_t sb_end = c->sb_seq + c->sb_len;
     bool our_fin_acked = c->app_shut && seq_gt(c->snd_una, sb_end);

@@ -2,7 +2,8 @@
  * output is captured and a crafted peer: events held to the batch's end and
  * delivered once per connection, the ACK owed every second segment sent
  * once at the end (with the window left after the upper layer read), the
- * ACKs that must not wait (out of order, FIN) sent at once, sends and FINs
+ * ACKs that must not wait (out of order) sent at once, the ACK of a FIN at
+ * the end (on the upper layer's own FIN if it closes back), sends and FINs
  * from inside the batch leaving at its end in full segments carrying that
  * ACK, connections closed or reset meanwhile skipped, TIME_WAIT reuse inside
  * a batch, and a plain exchange outside any batch unchanged. */
@@ -243,28 +244,95 @@ static void test_ooo_in_batch(void)
     net_free(&n);
 }
 
-/* A FIN inside a batch is ACKed at once; peer_closed waits for the end. */
-static void test_fin_in_batch(void)
+/* A FIN inside a batch (the peer closes its half) is ACKed at the batch's
+ * end, with peer_closed; the ACK covers the data and the FIN. Outside a
+ * batch the same FIN is ACKed at once. */
+static void test_fin_in_batch(bool batch)
 {
     struct net n;
     batch_net(&n);
     struct peer p;
     passive_open(&n, &p, PEER_PORT);
     unsigned c0 = n.ncap[1];
-    tcp_batch_begin(n.st[1]);
+    if (batch)
+        tcp_batch_begin(n.st[1]);
     peer_seg(&p, 0);
     CHECK_EQ_INT(peer_send(&p, TCP_FLAG_ACK | TCP_FLAG_FIN, payload + MSS, 100), 0);
+    if (batch) {
+        CHECK_EQ_INT(n.ncap[1], c0); /* held for the batch's end */
+        CHECK_EQ_INT(n.app[1].peer_closed, 0);
+        tcp_batch_end(n.st[1], n.now);
+    }
     CHECK_EQ_INT(n.ncap[1], c0 + 1);
     struct cap *a = cap_at(&n, c0);
-    CHECK(a->h.flags & TCP_FLAG_ACK);
+    CHECK_EQ_INT(a->h.flags, TCP_FLAG_ACK);
     CHECK_EQ_INT(a->h.ack, p.snd_nxt); /* covers the FIN */
-    CHECK_EQ_INT(n.app[1].peer_closed, 0);
-    tcp_batch_end(n.st[1], n.now);
     CHECK_EQ_INT(n.app[1].peer_closed, 1);
     CHECK_EQ_INT(n.app[1].rx_len, MSS + 100);
     CHECK(n.app[1].eof);
-    CHECK_EQ_INT(n.ncap[1], c0 + 1); /* nothing more owed */
     CHECK_EQ_INT(tcp_stack_counters(n.st[1])->conns_by_state[TCP_STATE_CLOSE_WAIT], 1);
+    /* nothing more owed: the delayed-ACK timer finds the ACK sent */
+    n.now += 200000;
+    tcp_timers_run(n.st[1], n.now);
+    CHECK_EQ_INT(n.ncap[1], c0 + 1);
+    net_free(&n);
+}
+
+/* The upper layer closes when told of the peer's FIN inside the batch: its
+ * FIN carries the ACK of the peer's, one segment instead of two. */
+static void test_fin_in_batch_closed_back(void)
+{
+    struct net n;
+    batch_net(&n);
+    struct peer p;
+    passive_open(&n, &p, PEER_PORT);
+    n.app[1].auto_read = true;
+    n.app[1].close_on_eof = true;
+    unsigned c0 = n.ncap[1];
+    tcp_batch_begin(n.st[1]);
+    CHECK_EQ_INT(peer_send(&p, TCP_FLAG_ACK | TCP_FLAG_FIN, payload, 100), 0);
+    CHECK_EQ_INT(n.ncap[1], c0);
+    tcp_batch_end(n.st[1], n.now);
+    CHECK_EQ_INT(n.ncap[1], c0 + 1);
+    struct cap *a = cap_at(&n, c0);
+    CHECK_EQ_INT(a->h.flags, TCP_FLAG_ACK | TCP_FLAG_FIN);
+    CHECK_EQ_INT(a->h.ack, p.snd_nxt);
+    CHECK_EQ_INT(plen(a), 0);
+    CHECK_EQ_INT(tcp_stack_counters(n.st[1])->conns_by_state[TCP_STATE_LAST_ACK], 1);
+    net_free(&n);
+}
+
+/* Active open inside a batch: the handshake's last ACK waits for the end
+ * and rides the first data when the upper layer writes on "connected";
+ * with nothing to write it goes alone at the end. */
+static void test_active_open_in_batch(bool write_on_connect)
+{
+    struct net n;
+    batch_net(&n);
+    static const uint8_t hello[100] = {1, 2, 3};
+    if (write_on_connect) {
+        n.app[1].tx = hello;
+        n.app[1].tx_len = sizeof(hello);
+    }
+    unsigned c0 = n.ncap[1];
+    CHECK(tcp_connect(n.st[1], ADDR_B, ADDR_A, PEER_PORT, NULL, n.now) >= 0);
+    CHECK_EQ_INT(n.ncap[1], c0 + 1);
+    struct cap *syn = cap_at(&n, c0);
+    CHECK_EQ_INT(syn->h.flags, TCP_FLAG_SYN);
+    uint32_t peer_isn = 90000;
+    struct craft sa = {.sport = PEER_PORT, .dport = syn->h.sport, .seq = peer_isn,
+                       .ack = syn->h.seq + 1, .flags = TCP_FLAG_SYN | TCP_FLAG_ACK,
+                       .window = 65535, .mss = true, .mss_v = MSS, .sackp = true};
+    tcp_batch_begin(n.st[1]);
+    CHECK_EQ_INT(craft_send(&n, 1, &sa, ADDR_A, ADDR_B), 0);
+    CHECK_EQ_INT(n.ncap[1], c0 + 1); /* no ACK yet */
+    tcp_batch_end(n.st[1], n.now);
+    CHECK_EQ_INT(n.app[1].connected, 1);
+    CHECK_EQ_INT(n.ncap[1], c0 + 2); /* one segment: the ACK, on the data if any */
+    struct cap *a = cap_at(&n, c0 + 1);
+    CHECK(a->h.flags & TCP_FLAG_ACK);
+    CHECK_EQ_INT(a->h.ack, peer_isn + 1);
+    CHECK_EQ_INT(plen(a), write_on_connect ? sizeof(hello) : 0);
     net_free(&n);
 }
 
@@ -533,7 +601,11 @@ int main(void)
     test_readable_once_and_stretch_ack(true);
     test_readable_once_and_stretch_ack(false);
     test_ooo_in_batch();
-    test_fin_in_batch();
+    test_fin_in_batch(true);
+    test_fin_in_batch(false);
+    test_fin_in_batch_closed_back();
+    test_active_open_in_batch(true);
+    test_active_open_in_batch(false);
     test_sends_in_batch(false);
     test_sends_in_batch(true);
     test_closed_during_batch();
