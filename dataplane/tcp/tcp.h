@@ -181,8 +181,11 @@ int tcp_conn_info(const struct tcp_stack *st, tcp_handle_t h,
  * (TLS makes one record of it instead of one per segment). What the upper
  * layer sends or shuts meanwhile (in the events too) leaves at the end in
  * full segments, and the ACK owed for every second in-order segment goes
- * once, on that data or alone (a stretch ACK over the burst); other ACKs
- * and timers are not delayed. Not from inside a callback. */
+ * once, on that data or alone (a stretch ACK over the burst); so do the
+ * ACK of a FIN that half-closes (on the upper layer's own FIN if it closes
+ * back) and the last ACK of an active open (on the first data). Other ACKs
+ * (out of order, duplicates) and timers are not delayed. Not from inside a
+ * callback. */
 void tcp_batch_begin(struct tcp_stack *st);
 void tcp_batch_end(struct tcp_stack *st, uint64_t now);
 
