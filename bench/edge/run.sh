@@ -29,6 +29,9 @@
 # bench/README.md says why these differ and what that means for the
 # comparison.
 #
+# EDGE_SECS=N measures each case for N seconds instead of 1 (--quick) or 4:
+# long enough to attach `perf record -p <tern-dataplane pid>` to a case.
+#
 # Use a release build (debugoptimized, no sanitizers):
 #   meson setup build/release --buildtype=debugoptimized && ninja -C build/release
 #   sudo bench/edge/run.sh build/release [--quick]
@@ -75,9 +78,9 @@ for c in $needs; do
 done
 
 if [ "$quick" = 1 ]; then
-    SECS=1; WARM=0.3; CONC=8; BIG_MB=8; BIG_N=4; INMEM_ITERS=40
+    SECS=${EDGE_SECS:-1}; WARM=0.3; CONC=8; BIG_MB=8; BIG_N=4; INMEM_ITERS=40
 else
-    SECS=4; WARM=1; CONC=16; BIG_MB=32; BIG_N=16; INMEM_ITERS=300
+    SECS=${EDGE_SECS:-4}; WARM=1; CONC=16; BIG_MB=32; BIG_N=16; INMEM_ITERS=300
 fi
 [ -z "$conc_opt" ] || CONC=$conc_opt
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || { echo "--rounds: 1 to 99" >&2; exit 2; }
