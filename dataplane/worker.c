@@ -33,6 +33,7 @@ static void worker_tx_flush(struct worker *w)
 {
     if (w->n_tx == 0)
         return;
+    uint64_t t0 = rte_rdtsc();
     uint16_t sent = rte_eth_tx_burst(w->port, w->queue, w->txq, w->n_tx);
     /* One retry: AF_XDP completes tx descriptors lazily, a second call
      * often finds room. Beyond that, drop: TCP retransmits. */
@@ -44,6 +45,7 @@ static void worker_tx_flush(struct worker *w)
         rte_pktmbuf_free_bulk(w->txq + sent, w->n_tx - sent);
     }
     WK_COUNT(w, tx_bursts, 1);
+    WK_COUNT(w, tx_cycles, rte_rdtsc() - t0);
     w->n_tx = 0;
 }
 

@@ -12,6 +12,9 @@
 # utime+stime from /proc/<pid>/stat. Caveat: the kernel path's softirq work
 # done on the client's CPU is not charged to HAProxy, which flatters the
 # kernel. Absolute figures drift on a shared machine; read the ratios.
+# Two more rows split out the part of tern's figure spent inside the AF_XDP
+# transmit call (kernel work, from the worker's tx_cycles counter), next to
+# the kernel path's whole figure: on veth that part alone can exceed it.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CONNS=${1:-2000}
@@ -45,10 +48,13 @@ PY
 # --- tern ---------------------------------------------------------------
 dp_start --idle-timeout-ms 0
 busy0=$(dp_stat busy_cycles)
+txc0=$(dp_stat tx_cycles)
 "${CLIENT[@]}" --conns "$CONNS" --concurrency 8 --size 64 --timeout 30 >"$WORKDIR/t_c.json"
 busy1=$(dp_stat busy_cycles)
+txc1=$(dp_stat tx_cycles)
 "${CLIENT[@]}" --conns "$NBIG" --concurrency 2 --size "$BIG" --timeout 120 >"$WORKDIR/t_m.json"
 busy2=$(dp_stat busy_cycles)
+txc2=$(dp_stat tx_cycles)
 hz=$(dp_stat tsc_hz)
 kill -TERM "$DP_PID"; wait "$DP_PID" 2>/dev/null || true; DP_PID=""
 
@@ -81,10 +87,11 @@ k1=$(cpu)
 "${CLIENT[@]}" --conns "$NBIG" --concurrency 2 --size "$BIG" --timeout 120 >"$WORKDIR/k_m.json"
 k2=$(cpu)
 
-python3 - "$WORKDIR" "$busy0" "$busy1" "$busy2" "$hz" "$k0" "$k1" "$k2" "$tck" <<'PY'
+python3 - "$WORKDIR" "$busy0" "$busy1" "$busy2" "$hz" "$k0" "$k1" "$k2" "$tck" \
+    "$txc0" "$txc1" "$txc2" <<'PY'
 import json, sys
 d = sys.argv[1]
-b0, b1, b2, hz, k0, k1, k2, tck = map(float, sys.argv[2:])
+b0, b1, b2, hz, k0, k1, k2, tck, x0, x1, x2 = map(float, sys.argv[2:])
 L = lambda n: json.load(open("%s/%s.json" % (d, n)))
 tc, tm, kc, km = L("t_c"), L("t_m"), L("k_c"), L("k_m")
 for r in (tc, tm, kc, km):
@@ -97,10 +104,15 @@ rows = [
     ("MiB/s (8 MiB echo, each way)", mib_t / tm["seconds"], mib_k / km["seconds"]),
     ("proxy CPU us per connection", (b1 - b0) / hz * 1e6 / tc["conns"], (k1 - k0) / tck * 1e6 / kc["conns"]),
     ("proxy CPU ms per MiB", (b2 - b1) / hz * 1e3 / mib_t, (k2 - k1) / tck * 1e3 / mib_k),
+    ("  tern's in the tx call, per conn", (x1 - x0) / hz * 1e6 / tc["conns"], (k1 - k0) / tck * 1e6 / kc["conns"]),
+    ("  tern's in the tx call, per MiB", (x2 - x1) / hz * 1e3 / mib_t, (k2 - k1) / tck * 1e3 / mib_k),
 ]
 print("%-32s %14s %14s %10s" % ("plaintext proxy", "tern", "kernel+haproxy", "tern/kern"))
 for name, t, k in rows:
     print("%-32s %14.2f %14.2f %10.2f" % (name, t, k, t / k if k else float("nan")))
 print("(client: python3, %d connections, %.0f MiB; HAProxy CPU excludes softirq on the client's CPU;"
       " HAProxy CPU resolution %.0f ms)" % (tc["conns"], mib_t, 1000 / tck))
+print("(\"in the tx call\": the part of tern's CPU spent inside the AF_XDP transmit system call,"
+      " kernel work: an skb and a copy per frame, veth, and the receiving\n kernel's TCP input,"
+      " which veth runs in the sender's context; compared with the kernel path's whole CPU)")
 PY
