@@ -248,7 +248,18 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;
         }
-        dc->tls_listeners[i].alpn = dc->alpn[i];
+        /* The listener's own TLS settings (tls_config groups listeners with
+         * the same ones). tickets: 0 in the file means none. */
+        struct tls_listener_params *tl = &dc->tls_listeners[i];
+        tl->alpn = dc->alpn[i];
+        tl->min_version = cl->tls.min_version;
+        tl->tls13_ciphersuites = cl->tls.ciphersuites;
+        tl->tls12_ciphers = cl->tls.ciphers;
+        tl->num_tickets = cl->tls.tickets == 0 ? -1 : (int)cl->tls.tickets;
+        const struct config_cert *dcert =
+            cl->default_cert != NULL ? config_find_cert(cfg, cl->default_cert) : NULL;
+        tl->own_default_certset = dcert != NULL;
+        tl->default_certset = dcert != NULL ? cert_set[dcert - cfg->certs] : 0;
         a->n_listeners++;
     }
     dc->n_tls_listeners = (unsigned)cfg->n_listeners;
@@ -258,25 +269,34 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
     tp->n_certsets = dc->n_certsets;
     tp->listeners = dc->tls_listeners;
     tp->n_listeners = dc->n_tls_listeners;
+    /* Without a default_certificate, a listener serves the first
+     * certificate when SNI matches none. */
+    tp->default_certset = cfg->n_certs > 0 ? cert_set[0] : 0;
     if (cfg->n_listeners > 0) {
+        /* One ticket key store serves every listener: its file and rotation
+         * must be the same everywhere, or the file would not say which
+         * listener's keys a ticket was made with. */
         const struct config_listener *l0 = &cfg->listeners[0];
-        const struct config_cert *dcert =
-            l0->default_cert != NULL ? config_find_cert(cfg, l0->default_cert)
-                                     : NULL;
-        tp->default_certset = dcert != NULL
-                                  ? cert_set[dcert - cfg->certs] : 0;
-        tp->min_version = l0->tls.min_version;
-        tp->tls13_ciphersuites = l0->tls.ciphersuites;
-        tp->tls12_ciphers = l0->tls.ciphers;
-        tp->num_tickets = l0->tls.tickets == 0 ? -1 : (int)l0->tls.tickets;
+        for (size_t i = 1; i < cfg->n_listeners; i++) {
+            const struct config_tls *t = &cfg->listeners[i].tls;
+            bool same_file = (t->ticket_key_file == NULL) == (l0->tls.ticket_key_file == NULL) &&
+                             (t->ticket_key_file == NULL ||
+                              strcmp(t->ticket_key_file, l0->tls.ticket_key_file) == 0);
+            if (!same_file || t->ticket_rotation_ms != l0->tls.ticket_rotation_ms) {
+                snprintf(err, errlen, "listener '%s': tls.ticket_key_file and "
+                         "tls.ticket_rotation must be those of listener '%s' (one "
+                         "ticket key store serves every listener)",
+                         cfg->listeners[i].name, l0->name);
+                return -EINVAL;
+            }
+        }
         dc->ticket_key_file = l0->tls.ticket_key_file;
         dc->ticket_rotation_ms = l0->tls.ticket_rotation_ms;
-        for (size_t i = 1; i < cfg->n_listeners; i++)
-            if (cfg->listeners[i].tls.min_version != l0->tls.min_version ||
-                cfg->listeners[i].tls.tickets != l0->tls.tickets)
-                fprintf(stderr, "tern-dataplane: warning: listener '%s': TLS "
-                        "settings of listener '%s' apply to every listener\n",
-                        cfg->listeners[i].name, l0->name);
+        /* Ticket keys are made when some listener issues tickets. */
+        tp->num_tickets = -1;
+        for (size_t i = 0; i < cfg->n_listeners; i++)
+            if (cfg->listeners[i].tls.tickets > 0)
+                tp->num_tickets = 0;
     }
     tp->handshake_timeout_ms = (unsigned)cfg->dataplane.handshake_timeout_ms;
     return 0;

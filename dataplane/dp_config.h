@@ -10,9 +10,11 @@
  * carrying the TLS Feature status_request extension (RFC 7633), refuse
  * handshakes without a valid staple.
  *
- * Limits of this version: IPv4 listeners and backends only; the TLS
- * settings (versions, ciphers, tickets, rotation) and the default
- * certificate are taken from the first listener for all of them. */
+ * Each listener has its own TLS settings (versions, ciphers, tickets) and
+ * default certificate; the ticket key file and rotation, one store for
+ * all, must be the same on every listener.
+ *
+ * Limits of this version: IPv4 listeners and backends only. */
 #ifndef TERN_DP_CONFIG_H
 #define TERN_DP_CONFIG_H
 

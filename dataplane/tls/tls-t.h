@@ -56,10 +56,20 @@ struct tls_certset_params {
 };
 
 /* A listener's TLS settings. */
+/* One listener's TLS settings. The protocol settings left 0 or NULL are
+ * the configuration's (struct tls_config_params); listeners whose settings
+ * come out the same share one SSL_CTX per certificate set in each worker. */
 struct tls_listener_params {
     /* ALPN protocols in server preference order, comma-separated
      * ("h2,http/1.1"); NULL or "" for no ALPN. */
     const char *alpn;
+    int min_version;            /* 0: the configuration's */
+    int max_version;            /* 0: the configuration's */
+    const char *tls12_ciphers;  /* NULL: the configuration's */
+    const char *tls13_ciphersuites; /* NULL: the configuration's */
+    int num_tickets;            /* 0: the configuration's; -1: none */
+    int own_default_certset;    /* 1: default_certset below, 0: the config's */
+    unsigned default_certset;   /* certificate set when SNI matches nothing */
 };
 
 /* Everything tls_config_new needs. Strings are copied; files are read and

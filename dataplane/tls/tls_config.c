@@ -207,6 +207,61 @@ static int add_names(struct tls_config *cfg, unsigned set,
     return 0;
 }
 
+static bool same_profile(const struct tls_cfg_profile *a, const struct tls_cfg_profile *b)
+{
+    return a->min_version == b->min_version && a->max_version == b->max_version &&
+           a->num_tickets == b->num_tickets &&
+           strcmp(a->tls12_ciphers, b->tls12_ciphers) == 0 &&
+           strcmp(a->tls13_ciphersuites, b->tls13_ciphersuites) == 0;
+}
+
+/* Listener I's protocol settings, its own or else the configuration's,
+ * as a profile: an existing one if another listener has the same, else a
+ * new one. Returns 0, -EINVAL (reason in ERR) or -ENOMEM. */
+static int listener_profile(struct tls_config *cfg, unsigned i,
+                            const struct tls_config_params *p,
+                            const struct tls_listener_params *l, char *err,
+                            size_t errlen)
+{
+    int tickets = l->num_tickets ? l->num_tickets : p->num_tickets;
+    struct tls_cfg_profile t = {
+        .min_version = l->min_version ? l->min_version
+                       : p->min_version ? p->min_version : TLS1_2_VERSION,
+        .max_version = l->max_version ? l->max_version
+                       : p->max_version ? p->max_version : TLS1_3_VERSION,
+        /* One ticket by default: each TLS 1.3 ticket costs about 13 µs of
+         * server CPU and a browser resumes with one (DESIGN.md, "Measuring"). */
+        .num_tickets = tickets < 0 ? 0 : tickets ? tickets : 1,
+    };
+    if (t.min_version < TLS1_2_VERSION || t.max_version > TLS1_3_VERSION ||
+        t.min_version > t.max_version) {
+        cfg_err(err, errlen, "listener %u: TLS versions: only 1.2 and 1.3 are supported", i);
+        return -EINVAL;
+    }
+    const char *c12 = l->tls12_ciphers ? l->tls12_ciphers
+                      : p->tls12_ciphers ? p->tls12_ciphers : TLS_DEFAULT_TLS12_CIPHERS;
+    const char *c13 = l->tls13_ciphersuites ? l->tls13_ciphersuites
+                      : p->tls13_ciphersuites ? p->tls13_ciphersuites
+                                              : TLS_DEFAULT_TLS13_SUITES;
+    t.tls12_ciphers = (char *)c12;
+    t.tls13_ciphersuites = (char *)c13;
+    for (unsigned k = 0; k < cfg->n_profiles; k++) {
+        if (same_profile(&cfg->profiles[k], &t)) {
+            cfg->listeners[i].profile = k;
+            return 0;
+        }
+    }
+    struct tls_cfg_profile *n = &cfg->profiles[cfg->n_profiles];
+    *n = t;
+    n->tls12_ciphers = strdup(c12);
+    n->tls13_ciphersuites = strdup(c13);
+    cfg->n_profiles++; /* freed with the config even if a copy failed */
+    if (n->tls12_ciphers == NULL || n->tls13_ciphersuites == NULL)
+        return -ENOMEM;
+    cfg->listeners[i].profile = cfg->n_profiles - 1;
+    return 0;
+}
+
 struct tls_config *tls_config_new(const struct tls_config_params *p,
                                   char *err, size_t errlen)
 {
@@ -228,7 +283,6 @@ struct tls_config *tls_config_new(const struct tls_config_params *p,
     if (cfg->certsets == NULL || cfg->names == NULL || cfg->listeners == NULL)
         goto nomem;
     cfg->n_certsets = p->n_certsets;
-    cfg->default_certset = p->default_certset;
     for (unsigned i = 0; i < p->n_certsets; i++) {
         if (load_certset(cfg, i, &p->certsets[i], err, errlen) != 0 ||
             add_names(cfg, i, &p->certsets[i], err, errlen) != 0)
@@ -243,31 +297,32 @@ struct tls_config *tls_config_new(const struct tls_config_params *p,
         }
     }
     cfg->n_listeners = n_listeners;
-    for (unsigned i = 0; i < p->n_listeners; i++) {
-        if (encode_alpn(p->listeners[i].alpn, &cfg->listeners[i]) != 0) {
+    cfg->profiles = calloc(n_listeners, sizeof(*cfg->profiles));
+    if (cfg->profiles == NULL)
+        goto nomem;
+    for (unsigned i = 0; i < n_listeners; i++) {
+        static const struct tls_listener_params none;
+        const struct tls_listener_params *l = i < p->n_listeners ? &p->listeners[i] : &none;
+        if (encode_alpn(l->alpn, &cfg->listeners[i]) != 0) {
             cfg_err(err, errlen, "listener %u: bad ALPN list", i);
             goto fail;
         }
+        if (l->own_default_certset && l->default_certset >= p->n_certsets) {
+            cfg_err(err, errlen, "listener %u: default certificate set out of range", i);
+            goto fail;
+        }
+        cfg->listeners[i].default_certset =
+            l->own_default_certset ? l->default_certset : p->default_certset;
+        int rc = listener_profile(cfg, i, p, l, err, errlen);
+        if (rc == -ENOMEM)
+            goto nomem;
+        if (rc < 0)
+            goto fail;
     }
-    cfg->min_version = p->min_version ? p->min_version : TLS1_2_VERSION;
-    cfg->max_version = p->max_version ? p->max_version : TLS1_3_VERSION;
-    if (cfg->min_version < TLS1_2_VERSION || cfg->max_version > TLS1_3_VERSION ||
-        cfg->min_version > cfg->max_version) {
-        cfg_err(err, errlen, "TLS versions: only 1.2 and 1.3 are supported");
-        goto fail;
-    }
-    cfg->tls12_ciphers = strdup(p->tls12_ciphers ? p->tls12_ciphers
-                                                 : TLS_DEFAULT_TLS12_CIPHERS);
-    cfg->tls13_ciphersuites = strdup(p->tls13_ciphersuites
-                                         ? p->tls13_ciphersuites
-                                         : TLS_DEFAULT_TLS13_SUITES);
     cfg->groups = strdup(p->groups ? p->groups : TLS_DEFAULT_GROUPS);
-    if (!cfg->tls12_ciphers || !cfg->tls13_ciphersuites || !cfg->groups)
+    if (!cfg->groups)
         goto nomem;
     cfg->server_preference = !p->client_cipher_preference;
-    /* One ticket by default: each TLS 1.3 ticket costs about 13 µs of server
-     * CPU and a browser resumes with one (DESIGN.md, "Measuring"). */
-    cfg->num_tickets = p->num_tickets < 0 ? 0 : p->num_tickets ? p->num_tickets : 1;
     cfg->handshake_timeout_ns =
         (uint64_t)(p->handshake_timeout_ms ? p->handshake_timeout_ms : 10000) *
         1000000ull;
@@ -305,13 +360,21 @@ void tls_config_free(struct tls_config *cfg)
         free(cfg->names[i].name);
     for (unsigned i = 0; cfg->listeners && i < cfg->n_listeners; i++)
         free(cfg->listeners[i].alpn);
+    for (unsigned i = 0; i < cfg->n_profiles; i++) {
+        free(cfg->profiles[i].tls12_ciphers);
+        free(cfg->profiles[i].tls13_ciphersuites);
+    }
     free(cfg->certsets);
     free(cfg->names);
     free(cfg->listeners);
-    free(cfg->tls12_ciphers);
-    free(cfg->tls13_ciphersuites);
+    free(cfg->profiles);
     free(cfg->groups);
     free(cfg);
+}
+
+unsigned tls_config_profiles(const struct tls_config *cfg)
+{
+    return cfg->n_profiles;
 }
 
 int tls_config_leaf_key(const struct tls_config *cfg, unsigned certset,

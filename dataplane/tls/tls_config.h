@@ -7,13 +7,19 @@
 /* Builds a configuration from PARAMS: reads and checks every chain and key
  * (the key must match its leaf; two certificates of one set must differ in
  * key type), computes SHA-256 of each leaf's DER once (the staple table key),
- * sorts the SNI names, encodes the ALPN lists.
+ * sorts the SNI names, encodes the ALPN lists, resolves each listener's
+ * protocol settings (its own or the configuration's) into profiles.
  * Main thread, start-up only. PARAMS and its strings are copied; the staple
  * table and ticket keys are referenced, not owned, and must outlive every
  * worker. Returns the configuration (release with tls_config_free) or NULL
  * with a message in ERR. */
 struct tls_config *tls_config_new(const struct tls_config_params *params,
                                   char *err, size_t errlen);
+
+/* Number of distinct listener settings (protocol versions, ciphers,
+ * tickets): each worker holds one SSL_CTX per profile and certificate set,
+ * so this is what the configuration costs in SSL_CTXs. Any thread. */
+unsigned tls_config_profiles(const struct tls_config *cfg);
 
 /* Releases a configuration; every worker built from it must be freed first.
  * NULL is a no-op. Main thread only. */

@@ -26,8 +26,12 @@ struct tls_conn *tls_conn_accept(struct tls_worker *w, unsigned listener,
         errno = ENOBUFS;
         return NULL;
     }
-    unsigned set = w->cfg->default_certset;
-    SSL *ssl = SSL_new(w->ctx[set]);
+    /* The listener's profile decides versions, ciphers and tickets (SSL_new
+     * copies them); SNI may then switch to another certificate set of the
+     * same profile. */
+    const struct tls_cfg_listener *l = &w->cfg->listeners[listener];
+    unsigned set = l->default_certset;
+    SSL *ssl = SSL_new(w->ctx[_tls_ctx_index(w->cfg, l->profile, set)]);
     BIO *bio = ssl ? _tls_bio_new(w->bio_method, c) : NULL;
     if (bio == NULL) {
         SSL_free(ssl);
@@ -46,6 +50,7 @@ struct tls_conn *tls_conn_accept(struct tls_worker *w, unsigned listener,
     c->out.head = c->out.tail = 0;
     c->deadline_ns = now_ns + w->cfg->handshake_timeout_ns;
     c->listener = (uint16_t)listener;
+    c->profile = (uint16_t)l->profile;
     c->certset = (uint16_t)set;
     c->state = TLS_CONN_HANDSHAKE;
     c->reason = TLS_REASON_NONE;

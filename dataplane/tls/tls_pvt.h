@@ -29,23 +29,34 @@ struct tls_cfg_name {
     unsigned certset;
 };
 
+/* What SSL_new copies from the SSL_CTX it is made from, and SNI's switch
+ * of SSL_CTX leaves as it was: protocol versions, ciphers, tickets. One
+ * per distinct listener setting; each worker makes one SSL_CTX per profile
+ * and certificate set (w->ctx[_tls_ctx_index()]). */
+struct tls_cfg_profile {
+    int min_version, max_version;
+    char *tls12_ciphers, *tls13_ciphersuites;
+    int num_tickets; /* 0: no tickets (TLS 1.2 nor 1.3) */
+};
+
 struct tls_cfg_listener {
     uint8_t *alpn; /* wire format: length-prefixed protocols */
     unsigned alpn_len;
+    unsigned profile;
+    unsigned default_certset;
 };
 
 struct tls_config {
     struct tls_cfg_certset *certsets;
     unsigned n_certsets;
-    unsigned default_certset;
     struct tls_cfg_name *names;
     unsigned n_names;
     struct tls_cfg_listener *listeners;
     unsigned n_listeners;
-    int min_version, max_version;
-    char *tls12_ciphers, *tls13_ciphersuites, *groups;
+    struct tls_cfg_profile *profiles; /* [n_listeners] at most */
+    unsigned n_profiles;
+    char *groups;
     bool server_preference;
-    int num_tickets;
     uint64_t handshake_timeout_ns;
     unsigned max_conns, in_buf_size, out_buf_size;
     bool per_core_libctx;
@@ -84,6 +95,7 @@ struct tls_conn {
     struct tls_buf in, out;
     uint64_t deadline_ns;
     uint16_t listener;
+    uint16_t profile;
     uint16_t certset;
     uint8_t state;   /* enum tls_conn_state */
     uint8_t reason;  /* enum tls_reason */
@@ -98,8 +110,8 @@ struct tls_worker {
     const struct tls_config *cfg;
     unsigned core;
     OSSL_LIB_CTX *libctx;         /* NULL: the default context */
-    SSL_CTX **ctx;                /* one per certificate set */
-    struct tls_wcert (*certs)[TLS_CERTSET_MAX_CERTS];
+    SSL_CTX **ctx;                /* per profile and certificate set */
+    struct tls_wcert (*certs)[TLS_CERTSET_MAX_CERTS]; /* same index */
     BIO_METHOD *bio_method;
     EVP_CIPHER *ticket_cipher;    /* fetched once: AES-256-CBC */
     struct tls_conn *conns;
@@ -111,6 +123,14 @@ struct tls_worker {
     int64_t now;                  /* seconds; 0: read the clock */
     uint64_t ctr[TLS_CTR_MAX];
 };
+
+/* Index of the SSL_CTX (and its certificates) of PROFILE and SET in a
+ * worker's ctx[] and certs[]. */
+static inline unsigned _tls_ctx_index(const struct tls_config *cfg, unsigned profile,
+                                      unsigned set)
+{
+    return profile * cfg->n_certsets + set;
+}
 
 static inline void tls_count(struct tls_worker *w, enum tls_counter c)
 {

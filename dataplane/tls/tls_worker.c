@@ -76,10 +76,11 @@ static void info_cb(const SSL *ssl, int where, int ret)
         c->renegotiation = true;
 }
 
-static int load_certs(struct tls_worker *w, SSL_CTX *ctx, unsigned set,
-                      char *err, size_t errlen)
+static int load_certs(struct tls_worker *w, SSL_CTX *ctx, unsigned profile,
+                      unsigned set, char *err, size_t errlen)
 {
     const struct tls_cfg_certset *cs = &w->cfg->certsets[set];
+    struct tls_wcert *wc = w->certs[_tls_ctx_index(w->cfg, profile, set)];
     for (unsigned j = 0; j < cs->n_certs; j++) {
         const struct tls_cfg_cert *c = &cs->certs[j];
         if (SSL_CTX_use_certificate_chain_file(ctx, c->chain_path) != 1 ||
@@ -89,17 +90,19 @@ static int load_certs(struct tls_worker *w, SSL_CTX *ctx, unsigned set,
             return -EINVAL;
         }
         /* The certificate just loaded is the SSL_CTX's current one. */
-        w->certs[set][j].leaf = SSL_CTX_get0_certificate(ctx);
-        w->certs[set][j].leaf_key = c->leaf_key;
-        w->certs[set][j].policy = cs->staple_policy;
+        wc[j].leaf = SSL_CTX_get0_certificate(ctx);
+        wc[j].leaf_key = c->leaf_key;
+        wc[j].policy = cs->staple_policy;
     }
     return 0;
 }
 
-static SSL_CTX *make_ctx(struct tls_worker *w, unsigned set, char *err,
-                         size_t errlen)
+static SSL_CTX *make_ctx(struct tls_worker *w, unsigned profile, unsigned set,
+                         char *err, size_t errlen)
 {
     const struct tls_config *cfg = w->cfg;
+    const struct tls_cfg_profile *pf = &cfg->profiles[profile];
+    bool tickets = cfg->ticket_keys != NULL && pf->num_tickets > 0;
     SSL_CTX *ctx = SSL_CTX_new_ex(w->libctx, NULL, TLS_server_method());
     if (ctx == NULL) {
         werr(err, errlen, "core %u: SSL_CTX_new", w->core);
@@ -108,25 +111,27 @@ static SSL_CTX *make_ctx(struct tls_worker *w, unsigned set, char *err,
     uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
     if (cfg->server_preference)
         opts |= SSL_OP_CIPHER_SERVER_PREFERENCE;
-    if (cfg->ticket_keys == NULL)
+    if (!tickets)
         opts |= SSL_OP_NO_TICKET;
     SSL_CTX_set_options(ctx, opts);
     /* Tickets only: a server-side session cache would be one more shared,
      * locked structure per core, and tickets resume across cores. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     static const unsigned char sid_ctx[] = "tern";
-    if (SSL_CTX_set_min_proto_version(ctx, cfg->min_version) != 1 ||
-        SSL_CTX_set_max_proto_version(ctx, cfg->max_version) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, cfg->tls12_ciphers) != 1 ||
-        SSL_CTX_set_ciphersuites(ctx, cfg->tls13_ciphersuites) != 1 ||
+    if (SSL_CTX_set_min_proto_version(ctx, pf->min_version) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, pf->max_version) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, pf->tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, pf->tls13_ciphersuites) != 1 ||
         SSL_CTX_set1_groups_list(ctx, cfg->groups) != 1 ||
-        SSL_CTX_set_num_tickets(ctx, cfg->ticket_keys ? (size_t)cfg->num_tickets : 0) != 1 ||
+        SSL_CTX_set_num_tickets(ctx, tickets ? (size_t)pf->num_tickets : 0) != 1 ||
         SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
-        werr(err, errlen, "core %u: protocol settings", w->core);
+        werr(err, errlen, "core %u: OpenSSL refused the TLS settings (TLS 1.2 ciphers "
+             "\"%s\", TLS 1.3 suites \"%s\", groups \"%s\")", w->core,
+             pf->tls12_ciphers, pf->tls13_ciphersuites, cfg->groups);
         SSL_CTX_free(ctx);
         return NULL;
     }
-    if (load_certs(w, ctx, set, err, errlen) != 0) {
+    if (load_certs(w, ctx, profile, set, err, errlen) != 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -137,7 +142,7 @@ static SSL_CTX *make_ctx(struct tls_worker *w, unsigned set, char *err,
     SSL_CTX_set_alpn_select_cb(ctx, _tls_alpn_select_cb, NULL);
     SSL_CTX_set_tlsext_status_cb(ctx, _tls_status_cb);
     SSL_CTX_set_info_callback(ctx, info_cb);
-    if (cfg->ticket_keys != NULL &&
+    if (tickets &&
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, _tls_ticket_key_cb) != 1) {
         werr(err, errlen, "core %u: ticket callback", w->core);
         SSL_CTX_free(ctx);
@@ -184,8 +189,9 @@ struct tls_worker *tls_worker_new(const struct tls_config *cfg, unsigned core,
             goto fail;
         }
     }
-    w->ctx = calloc(cfg->n_certsets, sizeof(*w->ctx));
-    w->certs = calloc(cfg->n_certsets, sizeof(*w->certs));
+    unsigned n_ctx = cfg->n_profiles * cfg->n_certsets;
+    w->ctx = calloc(n_ctx, sizeof(*w->ctx));
+    w->certs = calloc(n_ctx, sizeof(*w->certs));
     w->staple_cap = STAPLE_TABLE_DEFAULT_MAX_RESPONSE;
     w->staple_buf = malloc(w->staple_cap);
     if (w->ctx == NULL || w->certs == NULL || w->staple_buf == NULL ||
@@ -200,10 +206,13 @@ struct tls_worker *tls_worker_new(const struct tls_config *cfg, unsigned core,
         werr(err, errlen, "core %u: fetching algorithms", core);
         goto fail;
     }
-    for (unsigned i = 0; i < cfg->n_certsets; i++) {
-        w->ctx[i] = make_ctx(w, i, err, errlen);
-        if (w->ctx[i] == NULL)
-            goto fail;
+    for (unsigned pf = 0; pf < cfg->n_profiles; pf++) {
+        for (unsigned i = 0; i < cfg->n_certsets; i++) {
+            unsigned k = _tls_ctx_index(cfg, pf, i);
+            w->ctx[k] = make_ctx(w, pf, i, err, errlen);
+            if (w->ctx[k] == NULL)
+                goto fail;
+        }
     }
     return w;
 fail:
@@ -215,7 +224,7 @@ void tls_worker_free(struct tls_worker *w)
 {
     if (w == NULL)
         return;
-    for (unsigned i = 0; w->ctx && i < w->cfg->n_certsets; i++)
+    for (unsigned i = 0; w->ctx && i < w->cfg->n_profiles * w->cfg->n_certsets; i++)
         SSL_CTX_free(w->ctx[i]);
     free(w->ctx);
     free(w->certs);

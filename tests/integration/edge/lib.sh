@@ -60,7 +60,9 @@ edge_init() {
 # edge_config: certificates ecdsa, rsa, muststaple (policy must-staple) and
 # dualrsa (names from their SANs: <leaf>.tern.test; dualrsa is an RSA leaf
 # for ecdsa.tern.test), a TLS listener on $DP_ADDR:443 to the HTTP backend
-# and one on :8443 to an echo backend, the table, small dataplane sizes.
+# and one on :8443 to an echo backend with TLS settings of its own (TLS 1.3
+# only, ChaCha20 first, no tickets, rsa by default), the table, small
+# dataplane sizes.
 edge_config() {
     CTL_CERTS=""
     ctl_cert ecdsa ecdsa
@@ -84,8 +86,12 @@ listeners:
     address: $DP_ADDR
     port: $ECHO_TLS_PORT
     backend: echo
+    default_certificate: rsa
     tls:
-      tickets: 2
+      min_version: "1.3"
+      ciphersuites: "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+      tickets: 0
+      ticket_rotation: 1h
 backends:
   - name: web
     servers: [$BE_ADDR:$BE_PORT]

@@ -42,5 +42,31 @@ check "bytes counted both ways" test "$(stat_of proxy_bytes_to_client)" -ge $((3
 check "no TLS failure" test "$(stat_of tls_handshakes_failed)" -eq 0
 check "dataplane alive" dp_alive
 check "every TLS state and proxy pair released once clients are gone" wait_for 10 all_released
+
+# Per-listener TLS settings (lib.sh: the echo listener is TLS 1.3 only,
+# ChaCha20 first, without tickets, rsa by default; https keeps its own).
+# echo_s_client ARGS...: a line to the echo listener, then a second's wait
+# so that the echo and any ticket (sent right after the handshake) are in.
+echo_s_client() {
+    (printf 'ping-%s\n' "$TAG"; sleep 1) |
+        in_cli timeout 10 openssl s_client -connect "$DP_ADDR:$ECHO_TLS_PORT" \
+            -CAfile "$PKI/root.pem" "$@" 2>&1
+}
+out=$(echo_s_client -tls1_2 -servername ecdsa.tern.test || true)
+check "echo listener refuses TLS 1.2" grep -q "alert protocol version" <<<"$out"
+out=$(s_client ecdsa.tern.test -tls1_2)
+check "https listener still takes TLS 1.2" grep -q "Protocol *: TLSv1.2" <<<"$out"
+out=$(echo_s_client -noservername)
+check "echo listener: the echo came back" grep -q "^ping-$TAG" <<<"$out"
+check "echo listener: its own default certificate (rsa) without SNI" \
+    grep -q "subject=.*CN *= *rsa.tern.test" <<<"$out"
+check "echo listener: ChaCha20 first" grep -q "TLS_CHACHA20_POLY1305_SHA256" <<<"$out"
+check "echo listener: no session ticket" bash -c '! grep -q "TLS session ticket:" <<<"$1"' _ "$out"
+out=$(s_client ecdsa.tern.test)
+check "https listener: AES-128-GCM first and a session ticket" \
+    bash -c 'grep -q "TLS_AES_128_GCM_SHA256" <<<"$1" && grep -q "TLS session ticket:" <<<"$1"' _ "$out"
+out=$(in_cli timeout 10 openssl s_client -connect "$DP_ADDR:$TLS_PORT" -noservername </dev/null 2>&1 || true)
+check "https listener: ecdsa without SNI" grep -q "subject=.*CN *= *ecdsa.tern.test" <<<"$out"
+check "dataplane alive after the refused handshake" dp_alive
 dp_stats | jq -c 'with_entries(select(.key | startswith("tls_stream") or startswith("proxy")) | select(.value != 0))'
 check_done

@@ -664,6 +664,85 @@ static void test_small_output_buffer(struct tls_ticket_keys *keys)
     tls_config_free(cfg);
 }
 
+/* Per-listener settings: LISTENER_OWN refuses TLS 1.2, prefers its own
+ * suite, issues no ticket and defaults to its own certificate, also after
+ * SNI switched the certificate set, while listener 0 keeps the
+ * configuration's settings; the staple is found in every profile. */
+static const char *suite_of(struct client *cl)
+{
+    return SSL_CIPHER_standard_name(SSL_get_current_cipher(cl->ssl));
+}
+
+static void test_listener_profiles(void)
+{
+    struct client cl;
+    struct tls_conn *c;
+    /* TLS 1.2 only: refused by LISTENER_OWN, served by listener 0. */
+    struct client_opts o12 = {.sni = "www.example.test", .max_version = TLS1_2_VERSION};
+    CHECK(full(&cl, &c, &o12, LISTENER_OWN) != 0);
+    CHECK_EQ_INT(tls_conn_state(c), TLS_CONN_FAILED);
+    client_free(&cl);
+    tls_conn_release(c);
+    CHECK_EQ_INT(full(&cl, &c, &o12, 0), 0);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* No SNI: the listener's own default certificate, its suite, the
+     * staple, and no ticket (the session cannot be resumed). */
+    struct client_opts none = {.sni = NULL};
+    uint64_t sent = ctr(W[0], TLS_CTR_STAPLE_SENT);
+    CHECK_EQ_INT(full(&cl, &c, &none, LISTENER_OWN), 0);
+    CHECK_EQ_INT(tls_conn_certset(c), SET_WWW);
+    CHECK(strcmp(suite_of(&cl), "TLS_CHACHA20_POLY1305_SHA256") == 0);
+    long len;
+    CHECK(client_staple(&cl, &len) != NULL);
+    CHECK_EQ_INT(ctr(W[0], TLS_CTR_STAPLE_SENT), sent + 1);
+    SSL_SESSION *s = SSL_get1_session(cl.ssl);
+    CHECK(s != NULL && !SSL_SESSION_is_resumable(s));
+    SSL_SESSION_free(s);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* The same on listener 0: the configuration's default certificate,
+     * AES-128-GCM first, a ticket. */
+    CHECK_EQ_INT(full(&cl, &c, &none, 0), 0);
+    CHECK_EQ_INT(tls_conn_certset(c), SET_DEFAULT);
+    CHECK(strcmp(suite_of(&cl), "TLS_AES_128_GCM_SHA256") == 0);
+    s = SSL_get1_session(cl.ssl);
+    CHECK(s != NULL && SSL_SESSION_is_resumable(s));
+    SSL_SESSION_free(s);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* SNI switches the certificate set, not the profile. */
+    struct client_opts wild = {.sni = "a.wild.test"};
+    CHECK_EQ_INT(full(&cl, &c, &wild, LISTENER_OWN), 0);
+    CHECK_EQ_INT(tls_conn_certset(c), SET_WILD);
+    CHECK(strcmp(suite_of(&cl), "TLS_CHACHA20_POLY1305_SHA256") == 0);
+    s = SSL_get1_session(cl.ssl);
+    CHECK(s != NULL && !SSL_SESSION_is_resumable(s));
+    SSL_SESSION_free(s);
+    client_free(&cl);
+    tls_conn_release(c);
+    /* Settings a listener cannot have are refused with its index. */
+    char err[256] = "";
+    const char *names[] = {"x.test"};
+    struct tls_certset_params set = {.names = names, .n_names = 1, .n_certs = 1,
+                                     .certs = {{.chain_path = env_path(&E, "www-ec", ".pem"),
+                                                .key_path = env_path(&E, "www-ec", ".key")}}};
+    struct tls_listener_params ls[2] = {{.alpn = NULL}, {.min_version = 0x0301}};
+    struct tls_config_params p = {.certsets = &set, .n_certsets = 1, .listeners = ls,
+                                  .n_listeners = 2};
+    CHECK(tls_config_new(&p, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "listener 1: TLS versions") != NULL);
+    ls[1] = (struct tls_listener_params){.own_default_certset = 1, .default_certset = 1};
+    CHECK(tls_config_new(&p, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "listener 1: default certificate set out of range") != NULL);
+    /* Two listeners with the same settings share one profile. */
+    ls[1] = (struct tls_listener_params){.alpn = "h2"};
+    struct tls_config *cfg = tls_config_new(&p, err, sizeof(err));
+    CHECK(cfg != NULL);
+    CHECK_EQ_INT(tls_config_profiles(cfg), 1);
+    tls_config_free(cfg);
+}
+
 static void test_pool_and_config_errors(void)
 {
     struct tls_conn *held[9];
@@ -808,6 +887,7 @@ int main(int argc, char **argv)
         test_renegotiation_refused();
         test_deadline_and_backpressure();
         test_small_output_buffer(keys);
+        test_listener_profiles();
         test_pool_and_config_errors();
         test_rotation_under_load(keys);
         for (int i = 0; i < TLS_CTR_MAX; i++)

@@ -125,8 +125,12 @@ static int env_publish(struct env *e, int leaf, int64_t next_update_from_now)
 }
 
 /* The test configuration: four certificate sets (www with ECDSA and RSA,
- * *.wild.test, default.test as the default, strict.test must-staple) and two
- * listeners (ALPN "h2,http/1.1", and none). */
+ * *.wild.test, default.test as the default, strict.test must-staple) and
+ * three listeners: ALPN "h2,http/1.1"; no ALPN; and LISTENER_OWN with
+ * settings of its own (TLS 1.3 only, ChaCha20 first, no tickets, www as its
+ * default certificate). */
+enum { LISTENER_OWN = 2 };
+#define OWN_SUITES "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 static struct tls_config *env_config_bufs(struct env *e, struct tls_ticket_keys *keys,
                                           int per_core_libctx, unsigned in_buf,
                                           unsigned out_buf)
@@ -153,13 +157,19 @@ static struct tls_config *env_config_bufs(struct env *e, struct tls_ticket_keys 
         s->certs[j].chain_path = paths[i][0];
         s->certs[j].key_path = paths[i][1];
     }
-    struct tls_listener_params listeners[2] = {{.alpn = "h2,http/1.1"}, {.alpn = NULL}};
+    struct tls_listener_params listeners[3] = {
+        {.alpn = "h2,http/1.1"},
+        {.alpn = NULL},
+        [LISTENER_OWN] = {.min_version = TLS1_3_VERSION, .tls13_ciphersuites = OWN_SUITES,
+                          .num_tickets = -1, .own_default_certset = 1,
+                          .default_certset = SET_WWW},
+    };
     struct tls_config_params p = {
         .certsets = sets,
         .n_certsets = SET_N,
         .default_certset = SET_DEFAULT,
         .listeners = listeners,
-        .n_listeners = 2,
+        .n_listeners = 3,
         .max_conns = 8,
         .in_buf_size = in_buf,
         .out_buf_size = out_buf,
