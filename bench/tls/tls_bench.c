@@ -5,8 +5,14 @@
  *
  * A second table measures scaling: handshakes per second (client and server
  * in each thread, TLS 1.3 ECDSA full with staple) with 1 and 2 threads, each
- * with its own tern worker, against raw OpenSSL sharing one SSL_CTX. On a
- * machine with 2 cores shared with other work the ratio is only indicative.
+ * with its own tern worker, against raw OpenSSL sharing one SSL_CTX. The
+ * wall-clock rate depends on whatever else the 2 cores run; the server's
+ * own CPU per handshake (thread CPU time around the server's calls) does
+ * not, and grows only with what the threads do to each other (locks,
+ * shared cache lines). "capacity" = 2 x (server us/hs, 1 thread) / (server
+ * us/hs, 2 threads): the handshakes 2 workers can do, as a multiple of one,
+ * when each has a core of its own. Each thread's client has its own
+ * OSSL_LIB_CTX so that the load generator's locks are not counted.
  *
  * PKI_DIR is made by tests/unit/tls/mkpki.sh (bench/tls/run-bench does it):
  * www-ec and www-rsa certificates and their real OCSP responses.
@@ -233,13 +239,20 @@ static SSL_CTX *raw_server_ctx(int kt, int tuned)
     return ctx;
 }
 
-static SSL_CTX *client_ctx(int version)
+static SSL_CTX *client_ctx_ex(OSSL_LIB_CTX *lc, int version)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(lc, NULL, TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
     SSL_CTX_set_max_proto_version(ctx, version);
     /* The client keeps sessions itself (SSL_get1_session). */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return ctx;
+}
+
+static SSL_CTX *client_ctx(int version)
+{
+    return client_ctx_ex(NULL, version);
 }
 
 static SSL *client_new(SSL_CTX *cctx, SSL_SESSION *sess)
@@ -494,9 +507,11 @@ struct scale_arg {
     pthread_barrier_t *start;
     struct tern_side *t;  /* NULL: raw with sctx */
     SSL_CTX *sctx, *cctx;
+    OSSL_LIB_CTX *clibctx; /* the client's own, so clients do not meet */
     unsigned n;
     int bad;
-    double cpu_us; /* thread CPU over the run */
+    double cpu_us;     /* thread CPU over the run */
+    double *server_us; /* server CPU of each handshake [n] */
 };
 
 static void *scale_thread(void *p)
@@ -510,6 +525,7 @@ static void *scale_thread(void *p)
                          : raw_handshake(a->sctx, a->cctx, NULL, NULL, &resumed);
         if (us < 0)
             a->bad++;
+        a->server_us[i] = us;
     }
     a->cpu_us = thread_us() - t0;
     return NULL;
@@ -523,24 +539,30 @@ static double wall_s(void)
 }
 
 /* Handshakes per second with NTHREADS threads in mode M; *CPU_US gets the
- * CPU time per handshake (client and server), which grows with contention
- * that spins and, unlike the rate, does not depend on other load. */
+ * CPU time per handshake (client and server, mean) and *SRV_US the server's
+ * alone (median over all threads' handshakes), which grow with contention
+ * that spins and, unlike the rate, do not depend on other load. */
 static double scale_run(enum scale_mode m, unsigned nthreads, unsigned per_thread,
-                        double *cpu_us)
+                        double *cpu_us, double *srv_us)
 {
     struct tern_side t[2] = {{0}};
     struct scale_arg a[2];
     pthread_t th[2];
     pthread_barrier_t start;
     SSL_CTX *shared = m == S_SHARED_CTX ? raw_server_ctx(KT_EC, 1) : NULL;
+    static double srv[2 * MAX_ITER];
     pthread_barrier_init(&start, NULL, nthreads + 1);
     for (unsigned i = 0; i < nthreads; i++) {
         /* Workers are built here, on the main thread, as at start-up. */
         if (m != S_SHARED_CTX && tern_setup(&t[i], KT_EC, m == S_TERN_LIBCTX) != 0)
             return -1;
+        OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
         a[i] = (struct scale_arg){.start = &start, .t = m == S_SHARED_CTX ? NULL : &t[i],
-                                  .sctx = shared, .cctx = client_ctx(TLS1_3_VERSION),
-                                  .n = per_thread};
+                                  .sctx = shared, .clibctx = lc,
+                                  .cctx = client_ctx_ex(lc, TLS1_3_VERSION), .n = per_thread,
+                                  .server_us = srv + (size_t)i * per_thread};
+        if (lc == NULL || a[i].cctx == NULL)
+            return -1;
         pthread_create(&th[i], NULL, scale_thread, &a[i]);
     }
     pthread_barrier_wait(&start);
@@ -552,10 +574,12 @@ static double scale_run(enum scale_mode m, unsigned nthreads, unsigned per_threa
         bad += a[i].bad;
         cpu += a[i].cpu_us;
     }
-    *cpu_us = cpu / (nthreads * per_thread);
     double dt = wall_s() - t0;
+    *cpu_us = cpu / (nthreads * per_thread);
+    *srv_us = median(srv, nthreads * per_thread);
     for (unsigned i = 0; i < nthreads; i++) {
         SSL_CTX_free(a[i].cctx);
+        OSSL_LIB_CTX_free(a[i].clibctx);
         if (m != S_SHARED_CTX)
             tern_teardown(&t[i]);
     }
@@ -572,20 +596,22 @@ static void scaling_table(void)
 {
     unsigned n = iters;
     printf("\nscaling: TLS1.3 ECDSA full handshakes per second, client and server in\n"
-           "each thread (%u per thread); 2 cores here, shared with other work\n\n", n);
-    printf("%-34s%10s%10s%7s%12s%12s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
-           "1 thr us/hs", "2 thr us/hs");
+           "each thread (%u per thread); 2 cores here, shared with other work.\n"
+           "us/hs: CPU of client and server; srv: the server's alone; capacity =\n"
+           "2 x srv(1 thr) / srv(2 thr), what 2 workers on cores of their own do\n\n", n);
+    printf("%-32s%8s%8s%6s%9s%9s%8s%8s%9s\n", "mode", "1 thr/s", "2 thr/s", "ratio",
+           "1 us/hs", "2 us/hs", "1 srv", "2 srv", "capacity");
     /* TLS_BENCH_SCALE_MODE=0|1|2 runs one mode (to count futex calls of one
      * mode with strace -f -c, say). */
     const char *only = getenv("TLS_BENCH_SCALE_MODE");
     for (int m = 0; m < S_N; m++) {
         if (only && atoi(only) != m)
             continue;
-        double c1 = 0, c2 = 0;
-        double one = scale_run((enum scale_mode)m, 1, n, &c1);
-        double two = scale_run((enum scale_mode)m, 2, n, &c2);
-        printf("%-34s%10.0f%10.0f%7.2f%12.1f%12.1f\n", scale_names[m], one, two, two / one,
-               c1, c2);
+        double c1 = 0, c2 = 0, s1 = 0, s2 = 0;
+        double one = scale_run((enum scale_mode)m, 1, n, &c1, &s1);
+        double two = scale_run((enum scale_mode)m, 2, n, &c2, &s2);
+        printf("%-32s%8.0f%8.0f%6.2f%9.1f%9.1f%8.1f%8.1f%9.2f\n", scale_names[m], one, two,
+               two / one, c1, c2, s1, s2, s2 > 0 ? 2 * s1 / s2 : 0);
         fflush(stdout);
     }
 }
