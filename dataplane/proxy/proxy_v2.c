@@ -97,6 +97,45 @@ ssize_t proxy_v2_build(const struct proxy_v2_info *in, uint8_t *buf,
     return (ssize_t)(p - buf);
 }
 
+/* A bounded walk over a run of TLVs (type, 16-bit length, value), the
+ * layout of both the header's TLVs and an SSL TLV's sub-TLVs. */
+struct tlv_cursor {
+    const uint8_t *base;
+    size_t off, end;
+};
+
+struct tlv {
+    uint8_t type;
+    const uint8_t *v;
+    size_t len;
+};
+
+static struct tlv_cursor tlv_cursor(const uint8_t *base, size_t off, size_t end)
+{
+    return (struct tlv_cursor){.base = base, .off = off, .end = end};
+}
+
+/* The TLV at C into *T, and C past it. Returns 1 with *T set, 0 at the
+ * clean end of the run, -EINVAL when fewer bytes are left than a TLV's
+ * head or its value runs past the end (the run is refused whole). */
+static int tlv_next(struct tlv_cursor *c, struct tlv *t)
+{
+    if (c->off >= c->end)
+        return 0;
+    size_t left = c->end - c->off;
+    if (left < 3)
+        return -EINVAL;
+    const uint8_t *p = c->base + c->off;
+    size_t l = get16(p + 1);
+    if (l > left - 3)
+        return -EINVAL;
+    t->type = p[0];
+    t->v = p + 3;
+    t->len = l;
+    c->off += 3 + l;
+    return 1;
+}
+
 /* Walks the sub-TLVs of an SSL TLV's value V[LEN]. */
 static int parse_ssl(const uint8_t *v, size_t len, struct proxy_v2_info *out)
 {
@@ -104,29 +143,24 @@ static int parse_ssl(const uint8_t *v, size_t len, struct proxy_v2_info *out)
         return -EINVAL;
     out->ssl = (v[0] & PROXY_V2_CLIENT_SSL) != 0;
     out->ssl_verify = get32(v + 1);
-    size_t off = 5;
-    while (off < len) {
-        if (len - off < 3)
-            return -EINVAL;
-        uint8_t type = v[off];
-        size_t l = get16(v + off + 1);
-        if (l > len - off - 3)
-            return -EINVAL;
-        const char *s = (const char *)v + off + 3;
-        if (type == PROXY_V2_SUBTLV_SSL_VERSION) {
+    struct tlv_cursor c = tlv_cursor(v, 5, len);
+    struct tlv t;
+    int r;
+    while ((r = tlv_next(&c, &t)) > 0) {
+        const char *s = (const char *)t.v;
+        if (t.type == PROXY_V2_SUBTLV_SSL_VERSION) {
             if (out->ssl_version != NULL)
                 return -EINVAL;
             out->ssl_version = s;
-            out->ssl_version_len = l;
-        } else if (type == PROXY_V2_SUBTLV_SSL_CIPHER) {
+            out->ssl_version_len = t.len;
+        } else if (t.type == PROXY_V2_SUBTLV_SSL_CIPHER) {
             if (out->ssl_cipher != NULL)
                 return -EINVAL;
             out->ssl_cipher = s;
-            out->ssl_cipher_len = l;
+            out->ssl_cipher_len = t.len;
         }
-        off += 3 + l;
     }
-    return 0;
+    return r;
 }
 
 ssize_t proxy_v2_parse(const uint8_t *buf, size_t len,
@@ -167,38 +201,35 @@ ssize_t proxy_v2_parse(const uint8_t *buf, size_t len,
         return (ssize_t)(PROXY_V2_FIXED_LEN + body);
     }
     bool seen_ssl = false;
-    while (off < body) {
-        if (body - off < 3)
-            return -EINVAL;
-        uint8_t type = b[off];
-        size_t l = get16(b + off + 1);
-        if (l > body - off - 3)
-            return -EINVAL;
-        const uint8_t *v = b + off + 3;
-        switch (type) {
+    struct tlv_cursor c = tlv_cursor(b, off, body);
+    struct tlv t;
+    int r;
+    while ((r = tlv_next(&c, &t)) > 0) {
+        switch (t.type) {
         case PROXY_V2_TLV_ALPN:
             if (out->alpn != NULL)
                 return -EINVAL;
-            out->alpn = v;
-            out->alpn_len = l;
+            out->alpn = t.v;
+            out->alpn_len = t.len;
             break;
         case PROXY_V2_TLV_AUTHORITY:
             if (out->authority != NULL)
                 return -EINVAL;
-            out->authority = (const char *)v;
-            out->authority_len = l;
+            out->authority = (const char *)t.v;
+            out->authority_len = t.len;
             break;
         case PROXY_V2_TLV_SSL:
             if (seen_ssl)
                 return -EINVAL;
             seen_ssl = true;
-            if (parse_ssl(v, l, out) < 0)
+            if (parse_ssl(t.v, t.len, out) < 0)
                 return -EINVAL;
             break;
         default:
             break; /* NOOP, CRC32C, UNIQUE_ID, custom: not ours */
         }
-        off += 3 + l;
     }
+    if (r < 0)
+        return r;
     return (ssize_t)(PROXY_V2_FIXED_LEN + body);
 }

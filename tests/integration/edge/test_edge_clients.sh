@@ -16,6 +16,13 @@ dp_net_up
 http_start
 
 log "configuration refused: clear error, exit 1"
+# dp_bad's runs leave DPDK's runtime folder for their own file prefix; the
+# lib's cleanup removes only the folder of $FILE_PREFIX.
+clients_cleanup() {
+    edge_cleanup
+    rm -rf "/var/run/dpdk/${FILE_PREFIX}bad"
+}
+trap clients_cleanup EXIT
 dp_bad() { # YAML-file -> tern-dataplane's exit status and message
     ip netns exec "$NS_DP" "$TERN_DATAPLANE" -l 0 --no-pci --no-huge -m 128 \
         --file-prefix="${FILE_PREFIX}bad" --log-level=lib.eal:error -- \

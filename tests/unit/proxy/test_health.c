@@ -107,6 +107,18 @@ static void setup(struct net *n)
     }
 }
 
+/* The network of setup() with a checker on stack A, known to side A's
+ * callbacks; fails the case if the checker cannot be made. */
+static struct health *checker_up(struct net *n)
+{
+    setup(n);
+    char err[128];
+    struct health *hc = health_create(n->st[0], ADDR_A, err, sizeof(err));
+    CHECK(hc != NULL);
+    sides[0].hc = hc;
+    return hc;
+}
+
 /* Runs the network for US microseconds, ticking the checker each ms. */
 static void run(struct net *n, struct health *hc, uint64_t us)
 {
@@ -134,11 +146,7 @@ static struct pool_cfg pool_of(unsigned count, const uint32_t *addr,
 static void test_connect_checks(void)
 {
     struct net n;
-    setup(&n);
-    char err[128];
-    struct health *hc = health_create(n.st[0], ADDR_A, err, sizeof(err));
-    CHECK(hc != NULL);
-    sides[0].hc = hc;
+    struct health *hc = checker_up(&n);
     CHECK(tcp_listen(n.st[1], ADDR_B, 80, "") >= 0);
     /* 0: listening; 1: nothing listens (RST); 2: nobody home (timeout) */
     const uint32_t addr[3] = {ADDR_B, ADDR_B, ADDR_NOBODY};
@@ -200,11 +208,7 @@ static void test_connect_checks(void)
 static void test_send_expect(void)
 {
     struct net n;
-    setup(&n);
-    char err[128];
-    struct health *hc = health_create(n.st[0], ADDR_A, err, sizeof(err));
-    CHECK(hc != NULL);
-    sides[0].hc = hc;
+    struct health *hc = checker_up(&n);
     CHECK(tcp_listen(n.st[1], ADDR_B, 6379, "+PONG\r\n") >= 0);
     CHECK(tcp_listen(n.st[1], ADDR_B, 6380, "-ERR down\r\n") >= 0);
     CHECK(tcp_listen(n.st[1], ADDR_B, 6381, "+PO") >= 0); /* short answer */
@@ -242,11 +246,9 @@ static void test_send_expect(void)
 static void test_capacity(void)
 {
     struct net n;
-    setup(&n);
+    struct health *hc = checker_up(&n);
     char err[128];
     CHECK(health_create(NULL, ADDR_A, err, sizeof(err)) == NULL);
-    struct health *hc = health_create(n.st[0], ADDR_A, err, sizeof(err));
-    CHECK(hc != NULL);
     uint32_t addr[POOL_MAX_SERVERS];
     uint16_t port[POOL_MAX_SERVERS];
     for (unsigned i = 0; i < POOL_MAX_SERVERS; i++) {

@@ -21,6 +21,7 @@
  *
  * Argument 1: tls_stream_mkpki.sh (makes the PKI at test time). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 #define TLS_OUT_BUF 20480u    /* tls_conn's default output buffer */
+#define WHAT_LEN 96           /* a case's name, in its lines */
 
 enum mode { M_SEND = 1, M_ECHO = 2 };
 
@@ -907,23 +909,64 @@ static void check_clean(const struct cli *c, const char *what)
 
 /* --- scenarios ---------------------------------------------------------------- */
 
+/* Every case opens so: named WHAT (FMT, printf-style) for its lines, the
+ * world up with PRX_BUF bytes of proxy buffers each way. */
+static void case_up(char what[WHAT_LEN], uint32_t prx_buf, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void case_up(char what[WHAT_LEN], uint32_t prx_buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, WHAT_LEN, fmt, ap);
+    va_end(ap);
+    world_up(prx_buf);
+}
+
+/* case_up for a transfer of SIZE bytes, named "KIND SIZE B, proxy buffers
+ * N KiB, TLS 1.x" after MAX_VERSION (0: TLS 1.3). */
+static void case_up_sized(char what[WHAT_LEN], const char *kind, uint32_t prx_buf,
+                          uint64_t size, int max_version)
+{
+    case_up(what, prx_buf, "%s %llu B, proxy buffers %u KiB, %s", kind,
+            (unsigned long long)size, prx_buf / KIB,
+            max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+}
+
+/* The one client of a case that has one: cli_open(MODE, SIZE,
+ * MAX_VERSION), or NULL with the world down again (cli_open's check has
+ * failed the test; the case returns at once). */
+static struct cli *case_client(enum mode mode, uint64_t size, int max_version)
+{
+    struct cli *c = cli_open(mode, size, max_version);
+    if (c == NULL)
+        world_down();
+    return c;
+}
+
+/* The line that ends a case, then the world down. */
+static void case_done(const char *what, bool ok)
+{
+    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
+            (unsigned long long)(now / 1000));
+    world_down();
+}
+
 /* Backend -> client bulk: the client asks, then sends nothing more; the
  * backend sends SIZE bytes and closes. */
 static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "bulk %llu B, proxy buffers %u KiB, %s",
-             (unsigned long long)size, prx_buf / KIB,
-             max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
-    world_up(prx_buf);
+    char what[WHAT_LEN];
+    case_up_sized(what, "bulk", prx_buf, size, max_version);
     uint64_t t0 = now;
     uint64_t hs12 = tctr(TLS_CTR_HS_FULL_TLS12), hs13 = tctr(TLS_CTR_HS_FULL_TLS13);
-    struct cli *c = cli_open(M_SEND, size, max_version);
+    struct cli *c = case_client(M_SEND, size, max_version);
+    if (c == NULL)
+        return;
     bool ok = run(what, NULL);
     CHECK(ok);
-    if (c != NULL)
-        check_clean(c, what);
-    if (c != NULL && c->ssl != NULL)
+    check_clean(c, what);
+    if (c->ssl != NULL)
         CHECK_EQ_INT(SSL_version(c->ssl),
                      max_version == TLS1_2_VERSION ? TLS1_2_VERSION : TLS1_3_VERSION);
     if (max_version == TLS1_2_VERSION)
@@ -957,16 +1000,11 @@ static void t_bulk(uint32_t prx_buf, uint64_t size, int max_version)
  * took 20 KiB of such a send, asked for no kick, and the rest stayed there. */
 static void t_burst(uint32_t prx_buf, uint64_t size, int max_version)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "burst read of %llu B, proxy buffers %u KiB, %s",
-             (unsigned long long)size, prx_buf / KIB,
-             max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
-    world_up(prx_buf);
-    struct cli *c = cli_open(M_SEND, size, max_version);
-    if (c == NULL) {
-        world_down();
+    char what[WHAT_LEN];
+    case_up_sized(what, "burst read of", prx_buf, size, max_version);
+    struct cli *c = case_client(M_SEND, size, max_version);
+    if (c == NULL)
         return;
-    }
     /* The handshake needs reading; after it the client reads nothing. */
     for (int i = 0; i < 200 && !c->req_sent; i++) {
         c->reading = !c->hs_done;
@@ -998,15 +1036,12 @@ static void t_burst(uint32_t prx_buf, uint64_t size, int max_version)
  * the pair instead of sending the answer. */
 static void t_half_close(uint64_t size)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "client half-closes after its request, %llu B back",
-             (unsigned long long)size);
-    world_up(64 * KIB);
-    struct cli *c = cli_open(M_SEND, size, 0);
-    if (c == NULL) {
-        world_down();
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "client half-closes after its request, %llu B back",
+            (unsigned long long)size);
+    struct cli *c = case_client(M_SEND, size, 0);
+    if (c == NULL)
         return;
-    }
     c->close_early = true;
     bool ok = run(what, NULL);
     CHECK(ok);
@@ -1017,9 +1052,7 @@ static void t_half_close(uint64_t size)
     CHECK_EQ_INT(n_send_epipe, 0);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_completed), 1);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_aborted), 0);
-    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
-            (unsigned long long)(now / 1000));
-    world_down();
+    case_done(what, ok);
 }
 
 /* A client that reads one millisecond in five (a slow consumer): its
@@ -1031,17 +1064,12 @@ static void t_half_close(uint64_t size)
 
 static void t_slow_reader(uint32_t prx_buf, uint64_t size, int max_version)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "slow reader, %llu B, proxy buffers %u KiB, %s",
-             (unsigned long long)size, prx_buf / KIB,
-             max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
-    world_up(prx_buf);
+    char what[WHAT_LEN];
+    case_up_sized(what, "slow reader,", prx_buf, size, max_version);
     uint64_t t0 = now;
-    struct cli *c = cli_open(M_SEND, size, max_version);
-    if (c == NULL) {
-        world_down();
+    struct cli *c = case_client(M_SEND, size, max_version);
+    if (c == NULL)
         return;
-    }
     c->read_every = 5;
     bool ok = run(what, NULL);
     CHECK(ok);
@@ -1056,28 +1084,23 @@ static void t_slow_reader(uint32_t prx_buf, uint64_t size, int max_version)
 /* Echo both ways at once; the client closes first once the echo is back. */
 static void t_echo(uint32_t prx_buf, uint64_t size, int max_version)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "echo %llu B, proxy buffers %u KiB, %s",
-             (unsigned long long)size, prx_buf / KIB,
-             max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
-    world_up(prx_buf);
-    struct cli *c = cli_open(M_ECHO, size, max_version);
+    char what[WHAT_LEN];
+    case_up_sized(what, "echo", prx_buf, size, max_version);
+    struct cli *c = case_client(M_ECHO, size, max_version);
+    if (c == NULL)
+        return;
     bool ok = run(what, NULL);
     CHECK(ok);
-    if (c != NULL) {
-        check_clean(c, what);
-        CHECK_EQ_INT(c->tx_done, size);
-        /* The client's close_notify went out before the server's. */
-        CHECK(c->sent_close_notify);
-    }
+    check_clean(c, what);
+    CHECK_EQ_INT(c->tx_done, size);
+    /* The client's close_notify went out before the server's. */
+    CHECK(c->sent_close_notify);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_completed), 1);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_aborted), 0);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_bytes_to_backend), REQ_LEN + size);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_bytes_to_client), size);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_failed_closed), 0);
-    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
-            (unsigned long long)(now / 1000));
-    world_down();
+    case_done(what, ok);
 }
 
 /* A client that does not read: the proxy stops reading the backend, and
@@ -1089,14 +1112,11 @@ static bool bp_handshaken(void) { return bp_cli->hs_done && be_by_seed(bp_cli->s
 static void t_backpressure(uint32_t prx_buf)
 {
     const uint64_t size = 4 * MIB;
-    char what[96];
-    snprintf(what, sizeof(what), "backpressure, proxy buffers %u KiB", prx_buf / KIB);
-    world_up(prx_buf);
-    struct cli *c = bp_cli = cli_open(M_SEND, size, 0);
-    if (c == NULL) {
-        world_down();
+    char what[WHAT_LEN];
+    case_up(what, prx_buf, "backpressure, proxy buffers %u KiB", prx_buf / KIB);
+    struct cli *c = bp_cli = case_client(M_SEND, size, 0);
+    if (c == NULL)
         return;
-    }
     CHECK(run(what, bp_handshaken));
     c->reading = false;
     for (int i = 0; i < 3000; i++)
@@ -1155,10 +1175,9 @@ static const char junk_hello[] = "\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x
  * The download finishes untouched. */
 static void t_garbage(bool http, bool linger)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "garbage (%s), client %s",
-             http ? "HTTP request" : "malformed ClientHello", linger ? "lingers" : "closes");
-    world_up(64 * KIB);
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "garbage (%s), client %s",
+            http ? "HTTP request" : "malformed ClientHello", linger ? "lingers" : "closes");
     uint64_t t0 = now;
     uint64_t garbage0 = tctr(TLS_CTR_FAILED_BASE + TLS_REASON_GARBAGE);
     uint64_t fail0 = tls_failures(), alerts0 = tctr(TLS_CTR_ALERT_SENT);
@@ -1211,8 +1230,8 @@ static void t_garbage(bool http, bool linger)
  * to it is not disturbed. */
 static void t_silent(void)
 {
-    const char *what = "silent client (handshake deadline)";
-    world_up(64 * KIB);
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "silent client (handshake deadline)");
     uint64_t t0 = now, timeouts0 = tctr(TLS_CTR_FAILED_BASE + TLS_REASON_TIMEOUT);
     struct cli *good = cli_open(M_SEND, 1 * MIB, 0);
     struct cli *bad = cli_open_raw("", 0, false);
@@ -1242,8 +1261,8 @@ static void t_silent(void)
  * sends (counted), and the pair ends; a download next to it finishes. */
 static void t_renegotiation(void)
 {
-    const char *what = "renegotiation mid-download";
-    world_up(64 * KIB);
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "renegotiation mid-download");
     uint64_t reneg0 = tctr(TLS_CTR_FAILED_BASE + TLS_REASON_RENEGOTIATION);
     struct cli *good = cli_open(M_SEND, 1 * MIB, 0);
     struct cli *bad = cli_open(M_SEND, 1 * MIB, TLS1_2_VERSION);
@@ -1275,9 +1294,9 @@ static void t_renegotiation(void)
  * (counted); once the others are done, their states serve a new client. */
 static void t_pool(void)
 {
-    const char *what = "TLS states exhausted";
+    char what[WHAT_LEN];
     core_streams = 2;
-    world_up(64 * KIB);
+    case_up(what, 64 * KIB, "TLS states exhausted");
     core_streams = MAXCLI;
     struct cli *a = cli_open(M_SEND, 256 * KIB, 0);
     struct cli *b = cli_open(M_SEND, 256 * KIB, TLS1_2_VERSION);
@@ -1301,17 +1320,15 @@ static void t_pool(void)
     if (d != NULL)
         check_clean(d, what);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 3);
-    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
-            (unsigned long long)(now / 1000));
-    world_down();
+    case_done(what, ok);
 }
 
 /* A record torn in the middle, then a reset: the pair is aborted, the
  * backend reset, the TLS state freed; a download next to it finishes. */
 static void t_torn(void)
 {
-    const char *what = "torn record then reset";
-    world_up(64 * KIB);
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "torn record then reset");
     struct cli *good = cli_open(M_SEND, 1 * MIB, 0);
     struct cli *bad = cli_open(M_ECHO, 1000, 0);
     if (bad != NULL)
@@ -1332,18 +1349,15 @@ static void t_torn(void)
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_aborted), 1);
     CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_completed), 1);
     CHECK_EQ_INT(sctr(TLS_STREAM_CTR_opened), 2);
-    fprintf(stderr, "%s: %s at %llu ms\n", what, ok ? "done" : "FAILED",
-            (unsigned long long)(now / 1000));
-    world_down();
+    case_done(what, ok);
 }
 
 /* Several connections on one core at once, interleaved: downloads of
  * every size, both versions, an echo, and a garbage client among them. */
 static void t_many(uint32_t prx_buf)
 {
-    char what[64];
-    snprintf(what, sizeof(what), "8 at once, proxy buffers %u KiB", prx_buf / KIB);
-    world_up(prx_buf);
+    char what[WHAT_LEN];
+    case_up(what, prx_buf, "8 at once, proxy buffers %u KiB", prx_buf / KIB);
     struct cli *c[7];
     c[0] = cli_open(M_SEND, 1, 0);
     c[1] = cli_open(M_SEND, 16 * KIB, TLS1_2_VERSION);

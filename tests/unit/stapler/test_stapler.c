@@ -117,6 +117,15 @@ static struct stapler *make(const struct stapler_params *p)
     return s;
 }
 
+/* The start of most cases: a fresh table and a stapler on it made with
+ * *P = params(CACHE) (kept: a case may make another stapler from it). */
+static struct stapler *stapler_up(const char *cache, struct stapler_params *p)
+{
+    table_open();
+    *p = params(cache);
+    return make(p);
+}
+
 static struct stapler_cert_status st(struct stapler *s, const char *name)
 {
     struct stapler_cert_status x;
@@ -170,16 +179,33 @@ static void just_poll(struct stapler *s, int ms)
         stapler_poll(s, 50, NULL, 0);
 }
 
-/* The table's response for the key of certificate file PEM; len or -errno. */
-static int table_get(const char *pem, uint8_t *buf, uint32_t cap)
+/* The key of certificate file PEM (its inventory's: SHA-256 of the leaf)
+ * into KEY. */
+static void cert_key(const char *pem, uint8_t key[STAPLE_TABLE_KEY_LEN])
 {
     struct stapler_cert_spec sp = {.name = "x", .chain_path = pem};
     struct stapler_inventory inv;
     char err[STAPLER_ERR_LEN];
     stapler_inventory_load(&sp, &inv, err, sizeof(err));
-    int rc = staple_table_lookup(table, inv.key, test_clock(NULL), buf, cap, NULL);
+    memcpy(key, inv.key, STAPLE_TABLE_KEY_LEN);
     stapler_inventory_clear(&inv);
-    return rc;
+}
+
+/* The path of the cache file in directory CACHE for certificate file PEM
+ * into PATH[CAP]. */
+static void cache_path_of(const char *cache, const char *pem, char *path, size_t cap)
+{
+    uint8_t key[STAPLE_TABLE_KEY_LEN];
+    cert_key(pem, key);
+    stapler_cache_path(cache, key, path, cap);
+}
+
+/* The table's response for the key of certificate file PEM; len or -errno. */
+static int table_get(const char *pem, uint8_t *buf, uint32_t cap)
+{
+    uint8_t key[STAPLE_TABLE_KEY_LEN];
+    cert_key(pem, key);
+    return staple_table_lookup(table, key, test_clock(NULL), buf, cap, NULL);
 }
 
 static char url_real[128], url_dead[128];
@@ -311,6 +337,25 @@ static void test_issuer_memo(void)
     stapler_inventory_clear(&d);
 }
 
+/* The files in directory DIR (dot files left out); *TMPS: how many of
+ * them are temporaries. */
+static int count_files(const char *dir, int *tmps)
+{
+    DIR *d = opendir(dir);
+    int files = 0;
+    struct dirent *e;
+    *tmps = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        *tmps += strstr(e->d_name, ".tmp") != NULL;
+    }
+    if (d)
+        closedir(d);
+    return files;
+}
+
 static void test_cache_files(void)
 {
     const char *dir = tpath("cache-files");
@@ -332,18 +377,8 @@ static void test_cache_files(void)
     CHECK_EQ_INT(stapler_cache_path(dir, key, path, sizeof(path)), 0);
     CHECK(strstr(path, "abababab") != NULL && strstr(path, ".der") != NULL);
     /* Exactly one file, no temporary left behind. */
-    DIR *d = opendir(dir);
-    int files = 0, tmps = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        files++;
-        tmps += strstr(e->d_name, ".tmp") != NULL;
-    }
-    if (d)
-        closedir(d);
-    CHECK_EQ_INT(files, 1);
+    int tmps;
+    CHECK_EQ_INT(count_files(dir, &tmps), 1);
     CHECK_EQ_INT(tmps, 0);
     CHECK(stapler_cache_write(tpath("no-such-dir"), key, a, sizeof(a)) == -ENOENT);
 
@@ -363,17 +398,7 @@ static void test_cache_files(void)
     CHECK_EQ_INT(stapler_cache_read(dir, k3, 4096, &der, &len), 0);
     CHECK(len == 5 && memcmp(der, b, 5) == 0);
     free(der);
-    d = opendir(dir);
-    files = tmps = 0;
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        files++;
-        tmps += strstr(e->d_name, ".tmp") != NULL;
-    }
-    if (d)
-        closedir(d);
-    CHECK_EQ_INT(files, 3);
+    CHECK_EQ_INT(count_files(dir, &tmps), 3);
     CHECK_EQ_INT(tmps, 0);
     /* A directory that does not exist fails every item, and says so. */
     CHECK_EQ_INT(stapler_cache_write_batch(tpath("no-such-dir"), items, 3), 3);
@@ -384,9 +409,8 @@ static void test_cache_files(void)
 
 static void test_end_to_end(void)
 {
-    table_open();
-    struct stapler_params p = params(tpath("cache"));
-    struct stapler *s = make(&p);
+    struct stapler_params p;
+    struct stapler *s = stapler_up(tpath("cache"), &p);
     const struct stapler_cert_spec specs[] = {
         {.name = "ecdsa", .chain_path = tpath("pki/ecdsa.chain.pem")},
         {.name = "revoked", .chain_path = tpath("pki/revoked.chain.pem")},
@@ -526,9 +550,8 @@ static void test_end_to_end(void)
  * corrupt and a foreign cache file are refused. */
 static void test_restart_from_cache(void)
 {
-    table_open();
-    struct stapler_params p = params(tpath("cache"));
-    struct stapler *s = make(&p);
+    struct stapler_params p;
+    struct stapler *s = stapler_up(tpath("cache"), &p);
     const struct stapler_cert_spec specs[] = {
         {.name = "ecdsa", .chain_path = tpath("pki/ecdsa.chain.pem"), .ocsp_url = url_dead},
         {.name = "revoked", .chain_path = tpath("pki/revoked.chain.pem"), .ocsp_url = url_dead},
@@ -573,17 +596,9 @@ static void test_restart_from_cache(void)
 
     /* Corrupt ecdsa's file; put revoked's response in muststaple's file. */
     char path[1024], path2[1024];
-    struct stapler_inventory inv;
-    char err[STAPLER_ERR_LEN];
-    struct stapler_cert_spec sp = {.name = "x", .chain_path = tpath("pki/ecdsa.chain.pem")};
-    stapler_inventory_load(&sp, &inv, err, sizeof(err));
-    stapler_cache_path(tpath("cache"), inv.key, path, sizeof(path));
-    stapler_inventory_clear(&inv);
+    cache_path_of(tpath("cache"), tpath("pki/ecdsa.chain.pem"), path, sizeof(path));
     write_file(path, "\x30\x03\x0a\x01\x00garbage", 12);
-    sp.chain_path = tpath("pki/muststaple.chain.pem");
-    stapler_inventory_load(&sp, &inv, err, sizeof(err));
-    stapler_cache_path(tpath("cache"), inv.key, path2, sizeof(path2));
-    stapler_inventory_clear(&inv);
+    cache_path_of(tpath("cache"), tpath("pki/muststaple.chain.pem"), path2, sizeof(path2));
     size_t rlen;
     uint8_t *rev = load_file(tpath("real-revoked.der"), &rlen);
     write_file(path2, rev, rlen);
@@ -625,11 +640,8 @@ static struct stapler_cert_status one_fetch(const char *url, const char *hold,
     mkdir(cache, 0755);
     struct stapler_cert_spec sp = {.name = "ecdsa", .chain_path = tpath("pki/ecdsa.chain.pem"),
                                    .ocsp_url = url};
-    struct stapler_inventory inv;
-    char err[STAPLER_ERR_LEN], path[1024];
-    stapler_inventory_load(&sp, &inv, err, sizeof(err));
-    stapler_cache_path(cache, inv.key, path, sizeof(path));
-    stapler_inventory_clear(&inv);
+    char path[1024];
+    cache_path_of(cache, sp.chain_path, path, sizeof(path));
     unlink(path);
     size_t hlen = 0;
     uint8_t *hder = NULL;
@@ -781,9 +793,8 @@ static void test_all_urls(void)
     X509 *leaf = make_cert(inter, ikey, "two urls", &k, nids, vals);
     write_chain(tpath("twourls.pem"), leaf, inter);
 
-    table_open();
-    struct stapler_params p = params(NULL);
-    struct stapler *s = make(&p);
+    struct stapler_params p;
+    struct stapler *s = stapler_up(NULL, &p);
     struct stapler_cert_spec sp = {.name = "two", .chain_path = tpath("twourls.pem")};
     CHECK_EQ_INT(stapler_set_certs(s, &sp, 1, NULL), 0);
     CHECK_EQ_INT(st(s, "two").n_urls, 2);
@@ -876,19 +887,16 @@ static void test_expiry(void)
     const char *cache = tpath("cache2");
     struct stapler_cert_spec sp = {.name = "ms", .chain_path = tpath("pki/muststaple.chain.pem"),
                                    .ocsp_url = url_dead};
-    struct stapler_inventory inv;
-    char err[STAPLER_ERR_LEN];
-    stapler_inventory_load(&sp, &inv, err, sizeof(err));
+    uint8_t key[STAPLE_TABLE_KEY_LEN];
+    cert_key(sp.chain_path, key);
     size_t len;
     uint8_t *der = load_file(tpath("real-muststaple.der"), &len);
-    CHECK_EQ_INT(stapler_cache_write(cache, inv.key, der, len), 0);
+    CHECK_EQ_INT(stapler_cache_write(cache, key, der, len), 0);
     free(der);
-    stapler_inventory_clear(&inv);
 
-    table_open();
     fake_now = time(NULL);
-    struct stapler_params p = params(cache);
-    struct stapler *s = make(&p);
+    struct stapler_params p;
+    struct stapler *s = stapler_up(cache, &p);
     CHECK_EQ_INT(stapler_set_certs(s, &sp, 1, NULL), 0);
     CHECK_EQ_INT(stapler_load_cache(s), 1);
     struct stapler_cert_status x = st(s, "ms");
