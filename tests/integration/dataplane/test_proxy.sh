@@ -45,6 +45,9 @@ dp_alive || fail "dataplane died"
 accepted=$(dp_stat proxy_accepted)
 steered=$(dp_stat steered_out)
 log "proxy_accepted $accepted, steered_out $steered, aborted $(dp_stat proxy_aborted), completed $(dp_stat proxy_completed)"
+log "tern TCP: $(dp_stat tcp_SEG_OUT) segments out, $(dp_stat tcp_RETRANSMIT) retransmitted" \
+    "($(dp_stat tcp_FAST_RETRANSMIT) fast, $(dp_stat tcp_RTO_EXPIRED) RTO expiries," \
+    "$(dp_stat tcp_TLP_PROBE) tail loss probes)"
 [ "$accepted" -ge $((SEQ + CONC)) ] || fail "proxy_accepted $accepted < $((SEQ + CONC))"
 if [ "${DP_QUEUES:-2}" -gt 1 ]; then
     [ "$steered" -gt 0 ] || fail "no frame was steered between the workers"

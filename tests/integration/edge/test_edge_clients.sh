@@ -36,6 +36,11 @@ sed "s/^    servers: \[$BE_ADDR:$BE_PORT\]$/    servers: [\"[2001:db8::1]:80\"]/
 dp_bad "$W/bad2.yaml"; rc=$?
 check_eq "IPv6 backend: exit 1" "$rc" 1
 check "IPv6 backend: says IPv4 only" grep -q "only IPv4" "$W/bad.out"
+sed '/name: echo$/,/^backends:/ s/ticket_rotation: 1h/ticket_rotation: 2h/' "$CFG" >"$W/bad3.yaml"
+dp_bad "$W/bad3.yaml"; rc=$?
+check_eq "listeners with different ticket rotations: exit 1" "$rc" 1
+check "different ticket rotations: names the listener and why" \
+    grep -q "listener 'echo': tls.ticket_key_file and tls.ticket_rotation must be those of listener 'https'" "$W/bad.out"
 
 log "dataplane first, no staple table yet"
 edge_dp_start
