@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 
@@ -61,6 +62,27 @@ static int dp_lcore_main(void *arg)
     if (idx < 0 || (unsigned)idx >= dp->n_workers)
         return 0;
     return worker_run(dp->workers[idx]);
+}
+
+/* The TCP stacks' TSval base (tcp-t.h, ts_base_ms): the system's monotonic
+ * clock in ms, which a restart of this process does not set back, plus a
+ * constant of this boot (a hash of its boot_id) so that peers do not read
+ * the machine's uptime off our timestamps. */
+static uint32_t dp_ts_base_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint32_t ms = (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    uint32_t h = 2166136261u; /* FNV-1a of boot_id; 0 if unreadable */
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        for (int ch; (ch = fgetc(f)) != EOF && ch != '\n';)
+            h = (h ^ (uint8_t)ch) * 16777619u;
+        fclose(f);
+    } else {
+        h = 0;
+    }
+    return ms + h;
 }
 
 static int dp_setup(struct dp *dp, char *err, size_t errlen)
@@ -168,6 +190,8 @@ static int dp_setup(struct dp *dp, char *err, size_t errlen)
         uint64_t r = rte_rand();
         memcpy(tp.secret + k, &r, 8);
     }
+    tp.eport_first = (uint16_t)(tp.eport_min + rte_rand_max((uint64_t)tp.eport_max - tp.eport_min + 1));
+    tp.ts_base_ms = dp_ts_base_ms();
     struct proxy_params pp = {
         .max_pairs = a->max_pairs,
         .idle_timeout_us = a->idle_timeout_ms * 1000u,

@@ -212,6 +212,20 @@ struct tcp_stack_params {
      * 32768..60999, stride 1, offset 0. */
     uint16_t eport_min, eport_max;
     uint16_t eport_stride, eport_offset;
+    /* Where the search for a free local port starts (0: eport_min). Give
+     * each process a random one (RFC 6056): a restarted process would
+     * otherwise reuse, in the same order, the 4-tuples of its previous life
+     * that backends may still hold in TIME_WAIT. */
+    uint16_t eport_first;
+
+    /* Added to every RFC 7323 TSval (milliseconds). The stack's clock starts
+     * near 0 with the process: give it a clock that does not go back when
+     * the process restarts (the system's monotonic clock in ms, plus a
+     * constant per boot so as not to show uptime). Otherwise a peer that
+     * holds one of our old 4-tuples in TIME_WAIT takes the new SYN's lower
+     * TSval for an old duplicate (PAWS) and the connection waits a SYN
+     * retransmission (1 s). 0 is fine for tests. */
+    uint32_t ts_base_ms;
 };
 
 /* A zero-copy view of received bytes (tcp_recv_peek()). */

@@ -98,7 +98,7 @@ static void send_cookie_synack(struct tcp_stack *st, const struct seg *s, uint64
     tmp.ts_recent = h->ts_val;
     uint32_t bits = CK_TS_MARK | (tmp.sack_ok ? CK_TS_SACK : 0) |
                     (tmp.ws_ok ? (h->wscale > 14 ? 14u : h->wscale) : CK_TS_WS_NONE);
-    uint32_t tsval = (tcp_ts_now(now) & ~0x3fu) | bits;
+    uint32_t tsval = (tcp_ts_now(st, now) & ~0x3fu) | bits;
 
     struct tcp_seg_out o;
     memset(&o, 0, sizeof(o));

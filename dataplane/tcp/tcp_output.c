@@ -68,13 +68,13 @@ uint8_t tcp_opts_syn(const struct tcp_stack *st, const struct tcp_conn *c, uint8
  * MSS counts payload and timestamps only, so on a data segment the blocks
  * must fit in what the payload leaves unused, or the packet exceeds the
  * MTU and is dropped (and so is every retransmission while holes last). */
-static uint8_t opts_data(const struct tcp_conn *c, uint8_t *o, uint64_t now,
-                         uint32_t sack_room)
+static uint8_t opts_data(const struct tcp_stack *st, const struct tcp_conn *c, uint8_t *o,
+                         uint64_t now, uint32_t sack_room)
 {
     uint8_t n = 0;
     if (c->ts_ok) {
         o[n++] = 1; o[n++] = 1; o[n++] = 8; o[n++] = 10;
-        put32(o + n, tcp_ts_now(now)); n += 4;
+        put32(o + n, tcp_ts_now(st, now)); n += 4;
         put32(o + n, c->ts_recent); n += 4;
     }
     unsigned fit = sack_room >= 12 ? (sack_room - 4) / 8 : 0;
@@ -133,9 +133,9 @@ void tcp_send_segment(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq, ui
         o.ack = c->rcv_nxt;
     }
     if (flags & TCP_FLAG_SYN)
-        o.opt_len = tcp_opts_syn(st, c, o.opt, tcp_ts_now(now));
+        o.opt_len = tcp_opts_syn(st, c, o.opt, tcp_ts_now(st, now));
     else if (!(flags & TCP_FLAG_RST))
-        o.opt_len = opts_data(c, o.opt, now, len < eff_mss(c) ? eff_mss(c) - len : 0);
+        o.opt_len = opts_data(st, c, o.opt, now, len < eff_mss(c) ? eff_mss(c) - len : 0);
     if (len) {
         uint32_t off = seq & st->snd_mask;
         uint32_t first = st->p.sndbuf - off;

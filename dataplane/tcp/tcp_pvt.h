@@ -252,6 +252,11 @@ void tcp_activity(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 uint8_t tcp_opts_syn(const struct tcp_stack *st, const struct tcp_conn *c,
                      uint8_t *opt, uint32_t tsval);
 
-static inline uint32_t tcp_ts_now(uint64_t now) { return (uint32_t)(now / 1000u); }
+/* Our RFC 7323 TSval: milliseconds of the stack's clock plus ts_base_ms
+ * (tcp-t.h: what keeps TSvals rising across restarts of the process). */
+static inline uint32_t tcp_ts_now(const struct tcp_stack *st, uint64_t now)
+{
+    return st->p.ts_base_ms + (uint32_t)(now / 1000u);
+}
 
 #endif

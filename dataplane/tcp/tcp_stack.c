@@ -151,7 +151,8 @@ struct tcp_stack *tcp_stack_create(const struct tcp_stack_params *params,
     }
     st->n_free = n;
     st->tw_head = st->tw_tail = TCP_NO_IDX;
-    st->eport_next = p.eport_min;
+    st->eport_next = p.eport_first >= p.eport_min && p.eport_first <= p.eport_max
+                         ? p.eport_first : p.eport_min;
     st->chack_left = p.challenge_ack_limit;
     st->cnt.conns_by_state[TCP_STATE_CLOSED] = n;
     return st;

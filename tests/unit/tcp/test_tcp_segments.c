@@ -324,6 +324,40 @@ static void test_syn_retransmit_backoff(void)
     net_free(&n);
 }
 
+/* A restarted process must not look older than its previous life to a
+ * peer that holds one of its 4-tuples in TIME_WAIT: TSvals start from
+ * ts_base_ms (a clock that does not go back), and the local port search
+ * from eport_first (random per process), not from eport_min each time. */
+static void test_ts_base_and_first_port(void)
+{
+    struct tcp_stack_params p;
+    net_default_params(&p);
+    p.ts_base_ms = 0xfffff000u; /* near the wrap: TSvals are modular */
+    p.eport_first = 40001;
+    struct net n;
+    net_init(&n, &p, NULL);
+    n.capture[0] = n.capture[1] = true;
+    CHECK(tcp_connect(n.st[0], ADDR_A, ADDR_B, 80, NULL, n.now) >= 0);
+    struct cap *syn = last(&n, 0);
+    CHECK_EQ_INT(syn->h.flags, TCP_FLAG_SYN);
+    CHECK_EQ_INT(syn->h.sport, 40001);
+    CHECK(syn->h.has_ts);
+    CHECK_EQ_INT(syn->h.ts_val, 0xfffff000u + (uint32_t)(n.now / 1000));
+    /* later, the next port and the same clock (past the TSval wrap) */
+    n.now += 5000000;
+    CHECK(tcp_connect(n.st[0], ADDR_A, ADDR_B, 80, NULL, n.now) >= 0);
+    CHECK_EQ_INT(last(&n, 0)->h.sport, 40002);
+    CHECK_EQ_INT(last(&n, 0)->h.ts_val, 0xfffff000u + (uint32_t)(n.now / 1000));
+    /* eport_first outside the range: the search starts at eport_min */
+    net_free(&n);
+    p.eport_first = 7;
+    net_init(&n, &p, NULL);
+    n.capture[0] = true;
+    CHECK(tcp_connect(n.st[0], ADDR_A, ADDR_B, 80, NULL, n.now) >= 0);
+    CHECK_EQ_INT(last(&n, 0)->h.sport, 32768);
+    net_free(&n);
+}
+
 static void test_rto_doubling_and_karn(void)
 {
     struct net n;
@@ -915,6 +949,7 @@ int main(void)
     test_paws_and_delack();
     test_syn_retransmit_backoff();
     test_rto_doubling_and_karn();
+    test_ts_base_and_first_port();
     test_fast_retransmit_newreno();
     test_rto_gives_up();
     test_orphan_fin_wait_2_times_out();
