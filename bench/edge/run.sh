@@ -596,7 +596,7 @@ if [[ " ${ran[*]} " == *" tern "* ]]; then
     echo
 fi
 [ -z "$SCALE" ] || { echo "$SCALE"; echo "  (2 cores: the second worker shares core 1 with hsload and the backend; not a scaling figure)"; echo; }
-echo "throughput seen by hsload (client-bound on this machine; not a server capacity);"
+echo "throughput seen by hsload$([ "$rounds" = 1 ] || echo " in the last round") (client-bound on this machine; not a server capacity);"
 echo "resumed cases: the share that resumed (the rest were full handshakes, in the figure too):"
 for i in "${!CASES[@]}"; do
     [[ "${CASES[$i]%%|*}" == *"$only"* ]] || continue
