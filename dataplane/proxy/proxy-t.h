@@ -44,6 +44,11 @@ struct proxy_stream_ops {
                     uint64_t now);
     /* Releases *state (the TCP handle is the proxy's business). NULL ok. */
     void (*release)(void *state);
+    /* The stack has news on this end (bytes or a FIN arrived) after the
+     * proxy stopped reading it: a stream that must still read and drop
+     * what comes (TLS: the client's close_notify and FIN after ours) does
+     * it here, on the event, rather than by polling. NULL: nothing to do. */
+    void (*drain)(void *state);
     /* For a PROXY v2 header: fills the TLS fields of *info (ssl, version,
      * cipher, SNI as authority, ALPN; pointers valid until release).
      * Returns 1 when filled, 0 while the handshake is still running, or

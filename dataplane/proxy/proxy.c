@@ -502,8 +502,12 @@ void proxy_on_readable(struct proxy *px, tcp_handle_t h, void *user)
         health_on_readable(px->hc, h, user, px->now);
         return;
     }
-    if (e != NULL && e->pair->in_use)
-        proxy_kick(px, e->pair);
+    if (e == NULL || !e->pair->in_use)
+        return;
+    proxy_kick(px, e->pair);
+    /* The kick may have ended the pair (its slot stays, in_use says). */
+    if (e->pair->in_use && e->eof && !e->closed && e->ops->drain != NULL)
+        e->ops->drain(e->state);
 }
 
 void proxy_on_writable(struct proxy *px, tcp_handle_t h, void *user)

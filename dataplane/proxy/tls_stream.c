@@ -341,7 +341,10 @@ static int ts_pump(struct tls_stream *s)
 /* After the backend finished and our close_notify went out, the proxy no
  * longer reads the client; but the client answers with its own
  * close_notify and a FIN, and TCP ends the connection only once those are
- * read. Read and drop them (bounded per call). */
+ * read. Read and drop them (bounded per call): once from tls_stream_poll
+ * when the stream starts draining, then on each of the stack's events for
+ * the connection (ts_drain_op), never by polling: a client that keeps its
+ * side open must cost nothing per loop iteration. */
 static void ts_drain(struct tls_stream *s)
 {
     for (int round = 0; round < TS_PUMP_ROUNDS; round++) {
@@ -502,6 +505,13 @@ static int ts_shutdown(void *state, struct tcp_stack *st, tcp_handle_t h,
     return rc < 0 ? rc : 0;
 }
 
+static void ts_drain_op(void *state)
+{
+    struct tls_stream *s = state;
+    if ((s->draining || s->failed) && !s->tcp_eof)
+        ts_drain(s);
+}
+
 static void ts_release(void *state)
 {
     struct tls_stream *s = state;
@@ -549,6 +559,7 @@ const struct proxy_stream_ops tls_stream_ops = {
     .send = ts_send,
     .shutdown = ts_shutdown,
     .release = ts_release,
+    .drain = ts_drain_op,
     .pp2_info = ts_pp2_info,
 };
 
@@ -605,11 +616,10 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
                 s->kick = true;
             }
         }
-        if ((s->draining || s->failed) && !s->tcp_eof) {
+        /* What the client sends later comes with the stack's events
+         * (ts_drain_op): no need to stay on the list until its FIN. */
+        if ((s->draining || s->failed) && !s->tcp_eof)
             ts_drain(s);
-            if (!s->tcp_eof)
-                ts_attention(s); /* until the client's FIN */
-        }
         if (s->kick && core->kick != NULL) {
             s->kick = false;
             n++;

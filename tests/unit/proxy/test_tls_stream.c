@@ -145,6 +145,8 @@ struct cli {
     unsigned read_every; /* > 1: reads TCP only one ms in this many */
     bool torn;          /* after the request: half a record, then RST */
     bool close_early;   /* close_notify and FIN right after the request */
+    uint64_t hold_close_us; /* answers the server's close_notify this late */
+    uint64_t close_notify_at; /* when the server's close_notify came */
     uint64_t reneg_at;  /* > 0: asks to renegotiate once this much arrived */
     bool reneg_sent;
     bool linger;        /* raw: never close, wait for the proxy's reset */
@@ -299,8 +301,10 @@ static void cli_step(struct cli *c)
                 continue;
             }
             int e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_ZERO_RETURN)
+            if (e == SSL_ERROR_ZERO_RETURN) {
                 c->got_close_notify = true;
+                c->close_notify_at = now;
+            }
             else if (e != SSL_ERROR_WANT_READ)
                 c->ssl_failed = true;
             break;
@@ -323,8 +327,9 @@ static void cli_step(struct cli *c)
     /* Closing: after the echo came back whole (the client closes first),
      * or in answer to the server's close_notify. */
     bool echo_done = c->mode == M_ECHO && c->rx_got == c->size;
+    bool answer = c->got_close_notify && now >= c->close_notify_at + c->hold_close_us;
     if (c->hs_done && !c->sent_close_notify &&
-        (echo_done || c->got_close_notify || (c->close_early && c->req_sent))) {
+        (echo_done || answer || (c->close_early && c->req_sent))) {
         c->sent_close_notify = true;
         (void)SSL_shutdown(c->ssl);
     }
@@ -1055,6 +1060,47 @@ static void t_half_close(uint64_t size)
     case_done(what, ok);
 }
 
+/* A client that keeps its side open for a while after the server's
+ * close_notify and FIN: the stream waits for its close_notify and FIN to
+ * read and drop them, on the stack's events. It must not sit on the
+ * attention list meanwhile, which tls_stream_poll would walk on every loop
+ * iteration (10,000 such clients: 10,000 reads per iteration). */
+static bool got_server_close(void)
+{
+    return clis[0].got_close_notify && clis[0].got_fin;
+}
+
+static void t_lingering_client(void)
+{
+    char what[WHAT_LEN];
+    case_up(what, 64 * KIB, "client answers the close 300 ms late");
+    struct cli *c = case_client(M_SEND, 64 * KIB, 0);
+    if (c == NULL)
+        return;
+    c->hold_close_us = 300000;
+    bool ok = run(what, got_server_close);
+    CHECK(ok);
+    /* Let the stream start draining, then count the loop iterations that
+     * find it on the attention list while the client holds on. */
+    for (int i = 0; i < 5; i++)
+        step();
+    unsigned pending = 0;
+    uint64_t drained = sctr(TLS_STREAM_CTR_drained_after_close);
+    for (int i = 0; i < 200; i++) {
+        step();
+        pending += tls_stream_pending(core);
+    }
+    CHECK(!c->sent_close_notify);
+    CHECK_EQ_INT(pending, 0);
+    /* Its close_notify and FIN come with an event, are read, and end it. */
+    ok = ok && run(what, NULL);
+    CHECK(ok);
+    check_clean(c, what);
+    CHECK(sctr(TLS_STREAM_CTR_drained_after_close) > drained);
+    CHECK_EQ_INT(proxy_counter(px, PROXY_CTR_completed), 1);
+    case_done(what, ok);
+}
+
 /* A client that reads one millisecond in five (a slow consumer): its
  * window closes and opens again all the time. 1 MiB should take about
  * 100 simulated ms (64 KiB per 5 ms); SLOW_BUDGET_MS is ten times that,
@@ -1437,6 +1483,7 @@ int main(int argc, char **argv)
     CHECK(big > 0);
     t_half_close(1 * MIB);
     t_half_close(1);
+    t_lingering_client();
     t_slow_reader(64 * KIB, 1 * MIB, 0);
     t_slow_reader(16 * KIB, 1 * MIB, TLS1_2_VERSION);
     t_echo(16 * KIB, 2 * MIB, 0);
