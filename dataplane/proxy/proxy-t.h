@@ -49,6 +49,10 @@ struct proxy_stream_ops {
      * what comes (TLS: the client's close_notify and FIN after ours) does
      * it here, on the event, rather than by polling. NULL: nothing to do. */
     void (*drain)(void *state);
+    /* The stack reported send space on this end: a stream that keeps
+     * bytes of its own (TLS records) or waits for room (tcp_want_writable)
+     * moves on here. NULL: nothing to do. */
+    void (*writable)(void *state);
     /* For a PROXY v2 header: fills the TLS fields of *info (ssl, version,
      * cipher, SNI as authority, ALPN; pointers valid until release).
      * Returns 1 when filled, 0 while the handshake is still running, or

@@ -512,7 +512,11 @@ void proxy_on_readable(struct proxy *px, tcp_handle_t h, void *user)
 
 void proxy_on_writable(struct proxy *px, tcp_handle_t h, void *user)
 {
+    struct proxy_end *e = user;
     proxy_on_readable(px, h, user);
+    if (e != NULL && !health_owns(px->hc, user) && e->pair->in_use && !e->closed &&
+        e->ops->writable != NULL)
+        e->ops->writable(e->state);
 }
 
 void proxy_on_peer_closed(struct proxy *px, tcp_handle_t h, void *user)

@@ -223,8 +223,9 @@ static int ts_flush(struct tls_stream *s)
     }
     s->in_flush = false;
     if (n > 0) {
+        /* TCP took less than it was given, so it raises its writable
+         * event when the peer's ACKs free space (ts_writable_op). */
         TS_COUNT(s->core, deferred_flush, 1);
-        ts_attention(s);
         return 1;
     }
     if (s->shut_wanted && !s->shut_done) {
@@ -426,6 +427,27 @@ static int ts_consume(void *state, struct tcp_stack *st, tcp_handle_t h,
     return 0;
 }
 
+/* The free send space worth a kick: a record's worth, or half the buffer
+ * when the whole buffer is not much more than a record (never a threshold
+ * the free space cannot reach). */
+static ssize_t ts_room(const struct tls_stream *s)
+{
+    ssize_t room = TS_ROOM;
+    ssize_t half = (ssize_t)(tcp_stack_sndbuf(s->st) / 2);
+    return half < room ? half : room;
+}
+
+/* Waits for room: TCP's writable event brings the stream back
+ * (ts_writable_op) once half the send buffer is free (at least ts_room(),
+ * and a proxy move of many records rather than one per event, as the
+ * kernel wakes writers), or the next poll if that much is free now. */
+static void ts_wait_room(struct tls_stream *s)
+{
+    ssize_t half = (ssize_t)(tcp_stack_sndbuf(s->st) / 2);
+    if (tcp_want_writable(s->st, s->h, (uint32_t)half) >= half)
+        ts_attention(s);
+}
+
 static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
                        const void *data, size_t len, uint64_t now)
 {
@@ -442,7 +464,7 @@ static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
     if (rc < 0)
         return rc;
     if (rc > 0) {
-        s->want_space = true; /* poll kicks when TCP has room again */
+        s->want_space = true; /* kicked when TCP has room again */
         return 0;
     }
     if (tls_conn_state(s->c) == TLS_CONN_HANDSHAKE)
@@ -475,12 +497,11 @@ static ssize_t ts_send(void *state, struct tcp_stack *st, tcp_handle_t h,
             break; /* the output is full or TCP took less than it had */
     }
     if (done < len) {
-        /* A short send: TCP raises its writable event only after a short
-         * tcp_send, which this avoids making; poll watches the space and
-         * kicks the proxy, whatever stopped this one (TCP's space, the
-         * tls_conn's output buffer). */
+        /* A short send, which TCP does not see (this one stopped short of
+         * TCP's limit, or the tls_conn's output was full): ask TCP for its
+         * writable event once a record fits, and kick the proxy then. */
         s->want_space = true;
-        ts_attention(s);
+        ts_wait_room(s);
     }
     return (ssize_t)done;
 }
@@ -510,6 +531,15 @@ static void ts_drain_op(void *state)
     struct tls_stream *s = state;
     if ((s->draining || s->failed) && !s->tcp_eof)
         ts_drain(s);
+}
+
+/* TCP has freed send space: flush, and kick the proxy if it waits for room,
+ * from the next poll (once: a stream still short of room waits for the
+ * next event, it is not polled). */
+static void ts_writable_op(void *state)
+{
+    struct tls_stream *s = state;
+    ts_attention(s);
 }
 
 static void ts_release(void *state)
@@ -560,6 +590,7 @@ const struct proxy_stream_ops tls_stream_ops = {
     .shutdown = ts_shutdown,
     .release = ts_release,
     .drain = ts_drain_op,
+    .writable = ts_writable_op,
     .pp2_info = ts_pp2_info,
 };
 
@@ -589,26 +620,22 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
         const uint8_t *p;
         if (tls_conn_out_peek(s->c, &p) > 0) {
             if (space == 0) {
-                ts_attention(s); /* nothing can move yet: look again later */
+                /* Nothing can move yet: TCP's writable event brings the
+                 * stream back (a stream here is never polled while full). */
+                if (tcp_want_writable(s->st, s->h, 1) > 0)
+                    ts_attention(s);
                 continue;
             }
             if (ts_flush(s) < 0)
                 continue;
             n++;
             if (tls_conn_out_peek(s->c, &p) > 0)
-                continue; /* still queued: ts_flush listed it again */
+                continue; /* still queued: TCP's writable event comes back */
             space = tcp_send_space(s->st, s->h);
         }
         if (s->want_space) {
-            /* A record's worth of room, or half the buffer when the whole
-             * buffer is not much more than a record: never a threshold
-             * the free space cannot reach. */
-            ssize_t room = TS_ROOM;
-            ssize_t half = (ssize_t)(tcp_stack_sndbuf(s->st) / 2);
-            if (half < room)
-                room = half;
-            if (space < room && !s->shut_done) {
-                ts_attention(s);
+            if (space < ts_room(s) && !s->shut_done) {
+                ts_wait_room(s);
                 if (!s->kick)
                     continue;
             } else {

@@ -118,6 +118,14 @@ ssize_t tcp_send(struct tcp_stack *st, tcp_handle_t h, const void *data,
 /* Free bytes in the send buffer, or -EBADF. */
 ssize_t tcp_send_space(const struct tcp_stack *st, tcp_handle_t h);
 
+/* Asks for one writable event once at least MIN_SPACE bytes of h's send
+ * buffer are free (capped at the buffer's size), like SO_SNDLOWAT: a
+ * layer that only writes whole records waits on an event instead of
+ * polling the space. Nothing is asked when that much is free already.
+ * Returns the free bytes now (compare with MIN_SPACE), or -EBADF. A short
+ * tcp_send asks for the event at any freed byte. */
+ssize_t tcp_want_writable(struct tcp_stack *st, tcp_handle_t h, uint32_t min_space);
+
 /* The per-connection send buffer size, bytes (the stack's parameter). */
 uint32_t tcp_stack_sndbuf(const struct tcp_stack *st);
 

@@ -86,10 +86,23 @@ ssize_t tcp_send(struct tcp_stack *st, tcp_handle_t h, const void *data, size_t 
         c->sb_len += n;
     }
     if (n < len)
-        c->want_writable = 1;
+        tcp_arm_writable(c, 1);
     tcp_output_or_cork(st, c, now);
     tcp_dispatch(st);
     return n;
+}
+
+ssize_t tcp_want_writable(struct tcp_stack *st, tcp_handle_t h, uint32_t min_space)
+{
+    struct tcp_conn *c = tcp_handle_conn(st, h);
+    if (!c)
+        return -EBADF;
+    uint32_t space = st->p.sndbuf - c->sb_len;
+    if (min_space > st->p.sndbuf)
+        min_space = st->p.sndbuf;
+    if (space < min_space)
+        tcp_arm_writable(c, min_space);
+    return space;
 }
 
 ssize_t tcp_send_space(const struct tcp_stack *st, tcp_handle_t h)

@@ -390,7 +390,8 @@ static bool ack_process(struct tcp_stack *st, struct tcp_conn *c, struct seg *s,
             uint32_t n = data_end - c->sb_seq;
             c->sb_seq += n;
             c->sb_len -= n;
-            if (c->want_writable && !c->app_shut) {
+            if (c->want_writable && !c->app_shut &&
+                st->p.sndbuf - c->sb_len >= c->wr_lowat) {
                 c->want_writable = 0;
                 tcp_event(st, c, TCP_EV_WRITABLE);
             }

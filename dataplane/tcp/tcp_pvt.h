@@ -62,7 +62,7 @@ struct tcp_conn {
              app_shut : 1,    /* upper layer asked for FIN (shutdown/close) */
              fin_rcvd : 1,
              ts_ok : 1, sack_ok : 1, ws_ok : 1;
-    uint8_t  want_writable : 1, /* tcp_send was short: report space */
+    uint8_t  want_writable : 1, /* tcp_send was short, or tcp_want_writable */
              in_evq : 1,
              ack_now : 1,
              rtt_active : 1,
@@ -95,6 +95,7 @@ struct tcp_conn {
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd, max_sndwnd, snd_wl1, snd_wl2;
     uint32_t sb_seq, sb_len;
+    uint32_t wr_lowat;        /* want_writable: free bytes that raise it */
     uint32_t cwnd, ssthresh, recover;
     uint32_t rtt_seq;
     uint64_t rtt_start;
@@ -251,6 +252,16 @@ uint32_t tcp_rcv_window(const struct tcp_stack *st, const struct tcp_conn *c);
 void tcp_activity(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 uint8_t tcp_opts_syn(const struct tcp_stack *st, const struct tcp_conn *c,
                      uint8_t *opt, uint32_t tsval);
+
+/* Asks for the writable event once LOWAT bytes of the send buffer are free;
+ * of two requests the lower threshold wins (the event comes early rather
+ * than late: the upper layer looks again). */
+static inline void tcp_arm_writable(struct tcp_conn *c, uint32_t lowat)
+{
+    if (!c->want_writable || lowat < c->wr_lowat)
+        c->wr_lowat = lowat;
+    c->want_writable = 1;
+}
 
 /* Our RFC 7323 TSval: milliseconds of the stack's clock plus ts_base_ms
  * (tcp-t.h: what keeps TSvals rising across restarts of the process). */

@@ -439,6 +439,37 @@ static void test_accept_refused(void)
     net_free(&n);
 }
 
+/* tcp_want_writable: one writable event once that much of the send buffer
+ * is free, not at the first ACK that frees a little (the receiver ACKs
+ * every second segment); nothing asked when the room is there already. */
+static bool a_writable(struct net *n) { return n->app[0].writable > 0; }
+
+static void test_want_writable_lowat(void)
+{
+    struct net n;
+    net_init(&n, NULL, NULL);
+    start(&n);
+    CHECK(net_run(&n, n.now + 100000, a_connected));
+    n.app[1].auto_read = true;
+    uint32_t sb = tcp_stack_sndbuf(n.st[0]);
+    uint8_t *d = rand_bytes(sb, 99);
+    CHECK_EQ_INT(tcp_send(n.st[0], n.app[0].h, d, sb, n.now), (ssize_t)sb);
+    CHECK_EQ_INT(tcp_send_space(n.st[0], n.app[0].h), 0);
+    CHECK_EQ_INT(tcp_want_writable(n.st[0], n.app[0].h, 1u << 30), 0); /* capped at sb */
+    CHECK(net_run(&n, n.now + 2000000, a_writable));
+    CHECK_EQ_INT(n.app[0].writable, 1);
+    CHECK_EQ_INT(tcp_send_space(n.st[0], n.app[0].h), (ssize_t)sb); /* all of it free */
+    CHECK_EQ_INT(n.app[1].rx_len, sb);
+    /* room already there: returns it and asks nothing */
+    CHECK_EQ_INT(tcp_want_writable(n.st[0], n.app[0].h, 100), (ssize_t)sb);
+    CHECK_EQ_INT(tcp_send(n.st[0], n.app[0].h, d, 4000, n.now), 4000);
+    net_run(&n, n.now + 1000000, NULL);
+    CHECK_EQ_INT(n.app[0].writable, 1);
+    CHECK_EQ_INT(tcp_want_writable(n.st[0], (tcp_handle_t)~0ull, 1), -EBADF);
+    free(d);
+    net_free(&n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) {
@@ -469,5 +500,6 @@ int main(int argc, char **argv)
     test_simultaneous_open_and_close();
     test_accept_refused();
     test_close_waits_for_reader();
+    test_want_writable_lowat();
     return check_exit();
 }
