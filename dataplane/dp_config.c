@@ -193,10 +193,16 @@ static int dpc_listeners(struct dp_config *dc, struct dp_args *a,
         snprintf(err, errlen, "at most %d listeners in all", PROXY_MAX_LISTENERS);
         return -EINVAL;
     }
-    if (cfg->n_pools > 0 &&
-        (dc->pool_health = calloc(cfg->n_pools, sizeof(*dc->pool_health))) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+    if (cfg->n_pools > 0) {
+        /* Cache-line aligned: each server's shared connection count has a
+         * line of its own (struct pool_count). */
+        size_t sz = cfg->n_pools * sizeof(*dc->pool_health);
+        dc->pool_health = aligned_alloc(_Alignof(struct pool_health), sz);
+        if (dc->pool_health == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        memset(dc->pool_health, 0, sz);
     }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct config_listener *cl = &cfg->listeners[i];

@@ -21,17 +21,30 @@ struct pool_server_cfg {
 
 struct pool_cfg {
     enum pool_balance balance;
-    uint32_t max_conns; /* per server and per core; 0 = no limit */
+    uint32_t max_conns; /* per server, over every core sharing the pool's
+                         * struct pool_health (per core without one);
+                         * 0 = no limit */
     uint16_t n_servers;
     struct pool_server_cfg servers[POOL_MAX_SERVERS];
 };
 
-/* Health of a pool's servers, shared by every core. Written by one thread
- * only (the health checker, see health.h); read by every core's pool when
- * it picks a server. Servers start up, so traffic flows before the first
- * check has finished; `fall` failures in a row take a server down and
- * `rise` successes in a row bring it back. */
+/* One server's connections over every core: its own cache line, since
+ * every core changes it once per connection it opens or ends there. */
+struct pool_count {
+    _Atomic uint32_t n;
+    uint8_t pad[60];
+} __attribute__((aligned(64)));
+
+/* What every core shares about a pool's servers. Health: written by one
+ * thread only (the health checker, see health.h), read by every core's pool
+ * when it picks a server. Servers start up, so traffic flows before the
+ * first check has finished; `fall` failures in a row take a server down and
+ * `rise` successes in a row bring it back. Connection counts: changed by
+ * every core with one atomic add per connection opened or ended (relaxed:
+ * a count, nothing is published with it), read for least-connections and
+ * max_conns, so that both hold for the whole machine, not per core. */
 struct pool_health {
+    struct pool_count conns[POOL_MAX_SERVERS];
     uint16_t n_servers;
     uint8_t rise, fall;
     /* 1 = up. Release store by the checker, acquire load by the pickers:
@@ -57,11 +70,13 @@ enum pool_ctr {
     POOL_CTR_MAX,
 };
 
-/* One core's view of a pool: its own connection counts (least-conn and
- * max_conns are per core, so no atomics on the hot path) and cursor. */
+/* One core's view of a pool: its cursor, its own connection counts (for
+ * its telemetry, and for least-conn and max_conns when the pool has no
+ * shared struct pool_health) and counters. */
 struct pool {
     struct pool_cfg cfg;
-    const struct pool_health *health; /* NULL: every server always up */
+    struct pool_health *health;       /* NULL: every server always up, and
+                                       * counts per core */
     uint32_t cursor;                  /* next server to try first */
     uint32_t conns[POOL_MAX_SERVERS];
     uint64_t picks[POOL_MAX_SERVERS];

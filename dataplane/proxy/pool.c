@@ -1,6 +1,8 @@
-/* Backend pools. Per-core state, read-only shared health: picking a server
- * touches only this core's cache lines plus one shared byte per server
- * looked at, which the checker writes once per state change. */
+/* Backend pools. Per-core state plus the shared struct pool_health: picking
+ * a server reads one shared health byte per server looked at (written by
+ * the checker once per state change) and, with least-conn or max_conns,
+ * the shared connection counts; a pick and a release each make one atomic
+ * add on the chosen server's count (a connection, never a packet). */
 #include <errno.h>
 #include <string.h>
 
@@ -13,7 +15,7 @@ static const char *const pool_ctr_names[] = {
 };
 
 int pool_init(struct pool *p, const struct pool_cfg *cfg,
-              const struct pool_health *h)
+              struct pool_health *h)
 {
     if (cfg->n_servers == 0 || cfg->n_servers > POOL_MAX_SERVERS)
         return -EINVAL;
@@ -33,25 +35,69 @@ bool pool_server_up(const struct pool *p, unsigned i)
     return p->health == NULL || pool_health_up(p->health, i);
 }
 
-int pool_get(struct pool *p)
+/* Server I's connections: over every core when the pool shares a struct
+ * pool_health, else this core's. */
+static uint32_t pool_conns(const struct pool *p, unsigned i)
+{
+    if (p->health == NULL)
+        return p->conns[i];
+    return atomic_load_explicit(&p->health->conns[i].n, memory_order_relaxed);
+}
+
+/* Takes a slot on server I for this connection; false when max_conns is
+ * reached. Shared counts: the add itself decides, so two cores cannot both
+ * take the last slot. */
+static bool pool_take(struct pool *p, unsigned i)
+{
+    if (p->health == NULL)
+        return p->cfg.max_conns == 0 || p->conns[i] < p->cfg.max_conns;
+    uint32_t before = atomic_fetch_add_explicit(&p->health->conns[i].n, 1,
+                                                memory_order_relaxed);
+    if (p->cfg.max_conns != 0 && before >= p->cfg.max_conns) {
+        atomic_fetch_sub_explicit(&p->health->conns[i].n, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+/* One scan from the cursor: the server to try (n if none has room), and
+ * whether any is up. */
+static unsigned pool_scan(const struct pool *p, bool *any_up)
 {
     unsigned n = p->cfg.n_servers, best = n, i = p->cursor;
-    bool any_up = false;
+    uint32_t best_conns = 0;
     /* Wrap by compare, not %: a division per server was most of a
      * 64-server least-conn pick. */
     for (unsigned k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
         if (!pool_server_up(p, i))
             continue;
-        any_up = true;
-        if (p->cfg.max_conns != 0 && p->conns[i] >= p->cfg.max_conns)
+        *any_up = true;
+        uint32_t c = pool_conns(p, i);
+        if (p->cfg.max_conns != 0 && c >= p->cfg.max_conns)
             continue;
-        if (p->cfg.balance == POOL_ROUND_ROBIN) {
-            best = i;
-            break;
-        }
+        if (p->cfg.balance == POOL_ROUND_ROBIN)
+            return i;
         /* Strictly fewer: among equals the first after the cursor wins. */
-        if (best == n || p->conns[i] < p->conns[best])
+        if (best == n || c < best_conns) {
             best = i;
+            best_conns = c;
+        }
+    }
+    return best;
+}
+
+int pool_get(struct pool *p)
+{
+    unsigned n = p->cfg.n_servers, best = n;
+    bool any_up = false;
+    /* Another core may take the last slot of the server chosen between
+     * the scan and the add: scan again (bounded; then refuse as full). */
+    for (unsigned tries = 0; tries < 4 && best == n; tries++) {
+        best = pool_scan(p, &any_up);
+        if (best == n)
+            break;
+        if (!pool_take(p, best))
+            best = n;
     }
     if (best == n) {
         if (any_up)
@@ -69,8 +115,11 @@ int pool_get(struct pool *p)
 
 void pool_put(struct pool *p, unsigned i)
 {
-    if (i < p->cfg.n_servers && p->conns[i] > 0)
-        p->conns[i]--;
+    if (i >= p->cfg.n_servers || p->conns[i] == 0)
+        return; /* not this core's connection: the shared count stays */
+    p->conns[i]--;
+    if (p->health != NULL)
+        atomic_fetch_sub_explicit(&p->health->conns[i].n, 1, memory_order_relaxed);
 }
 
 uint64_t pool_counter(const struct pool *p, unsigned c)

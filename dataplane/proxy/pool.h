@@ -1,7 +1,8 @@
 /* Backend pools: choosing a server for a new connection and counting the
  * connections each server holds. A struct pool belongs to one core (every
- * pool_* call on it: owning core only); the struct pool_health it reads is
- * shared by all cores and written by the health checker alone. */
+ * pool_* call on it: owning core only); the struct pool_health it uses is
+ * shared by all cores: health written by the health checker alone,
+ * connection counts by every core with atomic adds. */
 #ifndef TERN_POOL_H
 #define TERN_POOL_H
 
@@ -9,19 +10,21 @@
 
 #include "pool-t.h"
 
-/* Initialises P from CFG (copied) reading health from H (may be NULL: all
- * servers always up; else it must outlive P and have CFG's n_servers).
- * Start-up. Returns 0 or -EINVAL (no server, too many, port 0). */
+/* Initialises P from CFG (copied) with the shared state H: health, and the
+ * connection counts of every core (may be NULL: all servers always up,
+ * least-conn and max_conns per core; else H must outlive P and have CFG's
+ * n_servers). Start-up. Returns 0 or -EINVAL (no server, too many, port 0). */
 int pool_init(struct pool *p, const struct pool_cfg *cfg,
-              const struct pool_health *h);
+              struct pool_health *h);
 
 /* Picks a server for a new connection and counts the connection on it.
  * Round robin: the next up server with room after the last one picked.
- * Least connections: the up server with room holding the fewest of this
- * core's connections; ties go to the first one after the last pick, so
- * equal servers still take turns. Returns the server's index (call
- * pool_put with it when the connection ends), -EHOSTUNREACH when every
- * server is down, -EBUSY when every up server is at max_conns (both
+ * Least connections: the up server with room holding the fewest
+ * connections (of every core sharing the pool's struct pool_health); ties
+ * go to the first one after the last pick, so equal servers still take
+ * turns. max_conns holds over every core too. Returns the server's index
+ * (call pool_put with it when the connection ends), -EHOSTUNREACH when
+ * every server is down, -EBUSY when every up server is at max_conns (both
  * counted). */
 int pool_get(struct pool *p);
 

@@ -221,6 +221,108 @@ static void test_threads(void)
     CHECK(picks > 0);
 }
 
+/* Two cores' pools sharing one struct pool_health: max_conns and
+ * least-connections hold over both, and a release on one core frees the
+ * slot for the other. */
+static void test_shared_counts(void)
+{
+    static struct pool_health ph; /* static: 4 KiB of padded counts */
+    CHECK_EQ_INT(pool_health_init(&ph, 3, 1, 1), 0);
+    struct pool_cfg c = cfg3(POOL_ROUND_ROBIN, 2);
+    struct pool a, b;
+    CHECK_EQ_INT(pool_init(&a, &c, &ph), 0);
+    CHECK_EQ_INT(pool_init(&b, &c, &ph), 0);
+    /* 6 slots in all: core a takes 4, core b the 2 left, then both full */
+    for (int k = 0; k < 4; k++)
+        CHECK(pool_get(&a) >= 0);
+    CHECK(pool_get(&b) >= 0);
+    CHECK(pool_get(&b) >= 0);
+    CHECK_EQ_INT(pool_get(&b), -EBUSY);
+    CHECK_EQ_INT(pool_get(&a), -EBUSY);
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ_INT(atomic_load(&ph.conns[i].n), 2);
+    /* core a ends one on server 0: core b may take it */
+    CHECK(a.conns[0] > 0);
+    pool_put(&a, 0);
+    CHECK_EQ_INT(pool_get(&b), 0);
+    /* a release of a connection this core does not hold changes nothing */
+    struct pool fresh;
+    CHECK_EQ_INT(pool_init(&fresh, &c, &ph), 0);
+    pool_put(&fresh, 1);
+    CHECK_EQ_INT(atomic_load(&ph.conns[1].n), 2);
+
+    /* least-conn sees the other core's connections */
+    CHECK_EQ_INT(pool_health_init(&ph, 3, 1, 1), 0);
+    struct pool_cfg lc = cfg3(POOL_LEAST_CONN, 0);
+    CHECK_EQ_INT(pool_init(&a, &lc, &ph), 0);
+    CHECK_EQ_INT(pool_init(&b, &lc, &ph), 0);
+    CHECK_EQ_INT(pool_get(&a), 0);
+    CHECK_EQ_INT(pool_get(&a), 1);
+    /* b has none of its own; server 2 is the only one without any */
+    CHECK_EQ_INT(pool_get(&b), 2);
+    CHECK_EQ_INT(pool_get(&b), 0);
+}
+
+/* Two threads (cores) pick and release on one shared pool with max_conns:
+ * the connections granted on a server never go past the limit (the count
+ * itself may, for an instant, while a refused add is undone), and the
+ * counts end at zero. */
+static _Atomic unsigned granted[2];
+
+struct shared_arg {
+    struct pool p;
+    struct pool_health *ph;
+    unsigned over, got, full;
+};
+
+static void *shared_thread(void *v)
+{
+    struct shared_arg *s = v;
+    int held[4];
+    for (int round = 0; round < 20000; round++) {
+        int n = 0;
+        for (; n < 4; n++) {
+            held[n] = pool_get(&s->p);
+            if (held[n] < 0)
+                break;
+            s->got++;
+            if (atomic_fetch_add(&granted[held[n]], 1) + 1 > 3)
+                s->over++;
+        }
+        if (n < 4)
+            s->full++;
+        while (n > 0) {
+            atomic_fetch_sub(&granted[held[--n]], 1);
+            pool_put(&s->p, (unsigned)held[n]);
+        }
+    }
+    return NULL;
+}
+
+static void test_shared_threads(void)
+{
+    static struct pool_health ph;
+    CHECK_EQ_INT(pool_health_init(&ph, 2, 1, 1), 0);
+    struct pool_cfg c = cfg3(POOL_LEAST_CONN, 3);
+    c.n_servers = 2;
+    static struct shared_arg s[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&s[i], 0, sizeof(s[i]));
+        s[i].ph = &ph;
+        CHECK_EQ_INT(pool_init(&s[i].p, &c, &ph), 0);
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, shared_thread, &s[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ_INT(s[0].over + s[1].over, 0);
+    CHECK(s[0].got + s[1].got > 0);
+    CHECK_EQ_INT(atomic_load(&ph.conns[0].n), 0);
+    CHECK_EQ_INT(atomic_load(&ph.conns[1].n), 0);
+    fprintf(stderr, "shared pool: %u picks, %u rounds found it full\n",
+            s[0].got + s[1].got, s[0].full + s[1].full);
+}
+
 int main(void)
 {
     test_round_robin();
@@ -228,5 +330,7 @@ int main(void)
     test_limits();
     test_health();
     test_threads();
+    test_shared_counts();
+    test_shared_threads();
     return check_exit();
 }
