@@ -517,6 +517,17 @@ static bool ooo_add(struct tcp_stack *st, struct tcp_conn *c, uint32_t l, uint32
 
 static void fin_in(struct tcp_stack *st, struct tcp_conn *c, uint64_t now);
 
+/* An ACK this segment owes that may wait: at the batch's end inside a batch
+ * (on what the upper layer sends meanwhile), else at the end of this
+ * segment's processing (ack_now). */
+static void ack_owed(struct tcp_stack *st, struct tcp_conn *c)
+{
+    if (st->batch && tcp_batch_enlist(st, c))
+        c->ack_batch = 1;
+    else
+        c->ack_now = 1;
+}
+
 /* Pull ranges that now touch rcv_nxt into the in-order stream. */
 static void ooo_drain(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
 {
@@ -584,10 +595,7 @@ static void data_in(struct tcp_stack *st, struct tcp_conn *c, uint32_t seq,
             /* Every second segment (RFC 5681 4.2); inside a batch, once
              * at its end for all of them (a stretch ACK over at most a
              * burst, as receive offload gives the kernel's stack). */
-            if (st->batch && tcp_batch_enlist(st, c))
-                c->ack_batch = 1;
-            else
-                c->ack_now = 1;
+            ack_owed(st, c);
         }
         tcp_event(st, c, TCP_EV_READABLE);
         return;
@@ -610,9 +618,8 @@ static void fin_in(struct tcp_stack *st, struct tcp_conn *c, uint64_t now)
      * for the batch's end (microseconds, as Linux delays it too), because
      * the upper layer, told of the close in the same batch, usually closes
      * as well and its FIN then carries the ACK: one segment, not two. */
-    bool half = c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_SYN_RCVD;
-    if (half && st->batch && tcp_batch_enlist(st, c))
-        c->ack_batch = 1;
+    if (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_SYN_RCVD)
+        ack_owed(st, c);
     else
         c->ack_now = 1;
     tcp_event(st, c, TCP_EV_PEER_CLOSED | TCP_EV_READABLE);
