@@ -361,6 +361,15 @@ static void ts_drain(struct tls_stream *s)
     }
 }
 
+/* ts_drain for a stream that drains (the backend finished, or TLS failed)
+ * and has not seen the client's FIN yet; else nothing. */
+static void ts_drain_op(void *state)
+{
+    struct tls_stream *s = state;
+    if ((s->draining || s->failed) && !s->tcp_eof)
+        ts_drain(s);
+}
+
 static int ts_open(void *ops_ctx, struct tcp_stack *st, tcp_handle_t h,
                    void **state)
 {
@@ -526,12 +535,6 @@ static int ts_shutdown(void *state, struct tcp_stack *st, tcp_handle_t h,
     return rc < 0 ? rc : 0;
 }
 
-static void ts_drain_op(void *state)
-{
-    struct tls_stream *s = state;
-    if ((s->draining || s->failed) && !s->tcp_eof)
-        ts_drain(s);
-}
 
 /* TCP has freed send space: flush, and kick the proxy if it waits for room,
  * from the next poll (once: a stream still short of room waits for the
@@ -644,9 +647,8 @@ unsigned tls_stream_poll(struct tls_stream_core *core)
             }
         }
         /* What the client sends later comes with the stack's events
-         * (ts_drain_op): no need to stay on the list until its FIN. */
-        if ((s->draining || s->failed) && !s->tcp_eof)
-            ts_drain(s);
+         * (ts_drain_op again): no need to stay on the list until its FIN. */
+        ts_drain_op(s);
         if (s->kick && core->kick != NULL) {
             s->kick = false;
             n++;

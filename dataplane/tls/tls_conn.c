@@ -50,7 +50,6 @@ struct tls_conn *tls_conn_accept(struct tls_worker *w, unsigned listener,
     c->out.head = c->out.tail = 0;
     c->deadline_ns = now_ns + w->cfg->handshake_timeout_ns;
     c->listener = (uint16_t)listener;
-    c->profile = (uint16_t)l->profile;
     c->certset = (uint16_t)set;
     c->state = TLS_CONN_HANDSHAKE;
     c->reason = TLS_REASON_NONE;

@@ -95,7 +95,6 @@ struct tls_conn {
     struct tls_buf in, out;
     uint64_t deadline_ns;
     uint16_t listener;
-    uint16_t profile;
     uint16_t certset;
     uint8_t state;   /* enum tls_conn_state */
     uint8_t reason;  /* enum tls_reason */
@@ -130,6 +129,13 @@ static inline unsigned _tls_ctx_index(const struct tls_config *cfg, unsigned pro
                                       unsigned set)
 {
     return profile * cfg->n_certsets + set;
+}
+
+/* The same for certificate set SET in the profile of C's listener. */
+static inline unsigned _tls_conn_ctx_index(const struct tls_conn *c, unsigned set)
+{
+    const struct tls_config *cfg = c->w->cfg;
+    return _tls_ctx_index(cfg, cfg->listeners[c->listener].profile, set);
 }
 
 static inline void tls_count(struct tls_worker *w, enum tls_counter c)

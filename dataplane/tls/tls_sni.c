@@ -65,8 +65,7 @@ static int select_set(struct tls_conn *c, SSL *ssl)
     }
     tls_count(w, wildcard ? TLS_CTR_SNI_WILDCARD : TLS_CTR_SNI_EXACT);
     if ((unsigned)set != c->certset) {
-        if (SSL_set_SSL_CTX(ssl, w->ctx[_tls_ctx_index(w->cfg, c->profile, (unsigned)set)]) ==
-            NULL)
+        if (SSL_set_SSL_CTX(ssl, w->ctx[_tls_conn_ctx_index(c, (unsigned)set)]) == NULL)
             return -1;
         c->certset = (uint16_t)set;
     }

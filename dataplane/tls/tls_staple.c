@@ -17,7 +17,7 @@
 
 static const struct tls_wcert *find_wcert(const struct tls_conn *c, X509 *leaf)
 {
-    const struct tls_wcert *wc = c->w->certs[_tls_ctx_index(c->w->cfg, c->profile, c->certset)];
+    const struct tls_wcert *wc = c->w->certs[_tls_conn_ctx_index(c, c->certset)];
     for (unsigned i = 0; i < TLS_CERTSET_MAX_CERTS; i++)
         if (wc[i].leaf != NULL && wc[i].leaf == leaf)
             return &wc[i];
@@ -72,7 +72,7 @@ static int fetch_staple(struct tls_worker *w, const uint8_t *key,
 int _tls_staple_strict_check(struct tls_conn *c)
 {
     struct tls_worker *w = c->w;
-    const struct tls_wcert *wc = w->certs[_tls_ctx_index(w->cfg, c->profile, c->certset)];
+    const struct tls_wcert *wc = w->certs[_tls_conn_ctx_index(c, c->certset)];
     if (wc[0].policy != TLS_STAPLE_STRICT ||
         SSL_get_tlsext_status_type(c->ssl) == TLSEXT_STATUSTYPE_ocsp)
         return 0;
