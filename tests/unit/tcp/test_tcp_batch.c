@@ -436,6 +436,22 @@ static bool seg_to_port(struct net *n, unsigned from, uint16_t port)
     return false;
 }
 
+/* Segments captured from index FROM on to PORT: RSTs into *RST, the rest
+ * into *OTHER. */
+static void segs_to_port(struct net *n, unsigned from, uint16_t port, unsigned *rst,
+                         unsigned *other)
+{
+    *rst = *other = 0;
+    for (unsigned i = from; i < n->ncap[1]; i++) {
+        if (n->cap[1][i].h.dport != port)
+            continue;
+        if (n->cap[1][i].h.flags & TCP_FLAG_RST)
+            (*rst)++;
+        else
+            (*other)++;
+    }
+}
+
 static void test_closed_during_batch(void)
 {
     struct net n;
@@ -469,27 +485,13 @@ static void test_closed_during_batch(void)
     CHECK_EQ_INT(n.app[1].closed, closed0 + 1);
     CHECK_EQ_INT(n.app[1].reason, TCP_CLOSE_RESET);
     /* p2: the abort's RST and nothing after it (no ACK for a freed entry) */
-    unsigned rst2 = 0, other2 = 0;
-    for (unsigned i = c0; i < n.ncap[1]; i++) {
-        if (n.cap[1][i].h.dport != p2.port)
-            continue;
-        if (n.cap[1][i].h.flags & TCP_FLAG_RST)
-            rst2++;
-        else
-            other2++;
-    }
+    unsigned rst2, other2;
+    segs_to_port(&n, c0, p2.port, &rst2, &other2);
     CHECK_EQ_INT(rst2, 1);
     CHECK_EQ_INT(other2, 0);
     /* p3 was aborted by the same callback: its RST only, no ACK after */
-    unsigned rst3 = 0, other3 = 0;
-    for (unsigned i = c0; i < n.ncap[1]; i++) {
-        if (n.cap[1][i].h.dport != p3.port)
-            continue;
-        if (n.cap[1][i].h.flags & TCP_FLAG_RST)
-            rst3++;
-        else
-            other3++;
-    }
+    unsigned rst3, other3;
+    segs_to_port(&n, c0, p3.port, &rst3, &other3);
     CHECK_EQ_INT(rst3, 1);
     CHECK_EQ_INT(other3, 0);
     CHECK_EQ_INT(tcp_stack_conns(n.st[1]), 0);
